@@ -1,0 +1,52 @@
+# The one task vocabulary: README, CI and docs call these targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+# Where the raw data comes from (see README): a local zip, a URL, gs:// or kaggle://owner/name.
+export POKEDEX_DATA_SOURCE ?= kaggle://noodulz/pokemon-dataset-1000
+export MLFLOW_DISABLE_TELEMETRY := true
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup test test-all lint format data report train train-smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) ## create .venv with the package and its dev tools
+
+test: setup ## the whole default test suite (fast; what CI runs)
+	$(BIN)/pytest -m "not slow" --cov --cov-report=term --cov-report=xml
+
+test-all: setup ## every test, the slow ones included
+	$(BIN)/pytest --cov --cov-report=term
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: setup
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+data: setup ## fetch + prepare the dataset (set POKEDEX_DATA_SOURCE and POKEDEX_METADATA)
+	$(BIN)/pokedex data fetch
+	$(BIN)/pokedex data prepare
+	$(BIN)/pokedex data report
+
+report: setup
+	$(BIN)/pokedex data report
+
+train-smoke: setup
+	$(BIN)/pokedex train experiment=smoke
+
+train: setup ## the release recipe for this machine's CPUs
+	$(BIN)/pokedex train experiment=cpu
+
+clean:
+	rm -rf runs reports .pytest_cache .ruff_cache coverage.xml .coverage

@@ -1,0 +1,174 @@
+"""The `pokedex` command line: thin commands that parse options and call one function each."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pokedex.errors import PokedexError
+from pokedex.logs import setup_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="pokedex",
+    help="Recognize Pokémon from a picture, and run the whole ML lifecycle behind it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Fetch, prepare and describe the dataset.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+log = logging.getLogger("pokedex")
+
+
+def clean_errors(fn: F) -> F:
+    """Turn a PokedexError into one line on stderr and its exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PokedexError as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Set up logging for every command."""
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+
+
+@data_app.command("fetch")
+@clean_errors
+def data_fetch(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Local zip/folder, file://, http(s)://, gs:// or kaggle://owner/name. "
+            "Default: $POKEDEX_DATA_SOURCE.",
+        ),
+    ] = None,
+    sha256: Annotated[str | None, typer.Option(help="Expected SHA-256 of the archive.")] = None,
+    dest: Annotated[Path, typer.Option(help="Where the raw data goes.")] = Path("data/raw"),
+) -> None:
+    """Copy or download the raw archive, verify it and extract it safely into DEST."""
+    from pokedex.data.fetch import fetch
+
+    source = source or os.environ.get("POKEDEX_DATA_SOURCE")
+    if not source:
+        raise PokedexError("no data source: pass --source or set POKEDEX_DATA_SOURCE", exit_code=2)
+    result = fetch(source, dest, sha256)
+    verb = "already up to date" if result.skipped else "fetched"
+    typer.echo(f"{verb}: {result.files} files, {result.bytes:,} bytes in {result.dest}")
+
+
+@data_app.command("prepare")
+@clean_errors
+def data_prepare(
+    raw: Annotated[Path, typer.Option(help="The fetched raw data.")] = Path("data/raw"),
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("data/processed"),
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="PokéAPI CSV folder for the species catalog. Default: $POKEDEX_METADATA."),
+    ] = None,
+    descriptions: Annotated[
+        Path | None, typer.Option(help="Kaggle pokemon.csv with Pokédex descriptions.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Decoding processes.")] = None,
+) -> None:
+    """Validate, de-duplicate, split and pack the raw images; build the species catalog."""
+    from pokedex.data.prepare import prepare
+
+    metadata = metadata or _env_path("POKEDEX_METADATA")
+    descriptions = descriptions or _env_path("POKEDEX_DESCRIPTIONS")
+    result = prepare(
+        raw, out, metadata=metadata, descriptions=descriptions, seed=seed, workers=workers
+    )
+    s = result.summary
+    headline = {k: s[k] for k in ("images", "species", "splits", "data_version", "seconds")}
+    headline["quarantined"] = len(s["quarantined"])
+    headline["unmatched_species"] = s["unmatched_species"]
+    typer.echo(json.dumps(headline))
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+@app.command(
+    "train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+@clean_errors
+def train_cmd(ctx: typer.Context) -> None:
+    """Train with Hydra overrides, e.g. `pokedex train experiment=smoke trainer.max_epochs=3`."""
+    from pokedex.train import compose_config, train
+
+    result = train(compose_config(ctx.args))
+    typer.echo(json.dumps({"run_dir": str(result.run_dir), "bundle": str(result.bundle.path), **result.metrics}))
+
+
+@data_app.command("report")
+@clean_errors
+def data_report(
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path("data/processed"),
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/data"),
+) -> None:
+    """Dataset statistics as markdown + figures."""
+    from pokedex.data.report import write_report
+
+    typer.echo(str(write_report(processed, out)))
+
+
+@app.command("predict")
+@clean_errors
+def predict_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
+    model: Annotated[
+        str | None, typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL.")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="How many species to list (1-20).")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Recognize the Pokémon in each image."""
+    from pokedex.predict import format_record, predict_paths
+
+    failed = 0
+    for record in predict_paths(paths, model, top_k):
+        failed += "error" in record
+        typer.echo(format_record(record, as_json))
+    if failed:
+        raise typer.Exit(3)
+
+
+@app.command(
+    "sweep", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+@clean_errors
+def sweep_cmd(
+    ctx: typer.Context,
+    trials: Annotated[int, typer.Option(help="Trials to run in this process.")] = 10,
+    study: Annotated[str, typer.Option(help="Study name (shared by workers).")] = "pokedex",
+    storage: Annotated[
+        str, typer.Option(help="Optuna storage URL shared by workers.")
+    ] = "sqlite:///optuna.db",
+) -> None:
+    """Hyperparameter search with Optuna (TPE + median pruning) over training overrides."""
+    from pokedex.sweep import sweep
+
+    result = sweep(ctx.args, trials=trials, study=study, storage=storage)
+    typer.echo(json.dumps(result.__dict__))

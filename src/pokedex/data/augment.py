@@ -1,0 +1,178 @@
+"""Batch augmentation as tensor ops: runs wherever the batch is (CPU or GPU), no per-item PIL.
+
+Input: packed RGBA canvases ``(N, S, S, 4)`` uint8. Output: normalized model input
+``(N, 3, size, size)`` float32. The alpha channel lets us put a new background behind each
+sprite, which is what makes a sprite-trained model usable on photos.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class AugmentConfig:
+    """Strengths and probabilities of each augmentation (0 disables one)."""
+
+    scale: tuple[float, float] = (0.55, 1.0)  # side of the crop as a fraction of the canvas
+    shift: float = 0.15  # max translation, fraction of the canvas
+    rotate: float = 15.0  # max rotation, degrees
+    flip: float = 0.5
+    background_solid: float = 0.3  # the rest of the mass goes to gradients and textures
+    background_gradient: float = 0.3
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.4
+    hue: float = 0.05  # fraction of a full turn
+    grayscale: float = 0.05
+    blur: float = 0.3
+    blur_sigma: tuple[float, float] = (0.3, 1.5)  # in output pixels
+    noise: float = 0.3
+    noise_std: float = 0.06
+    lowres: float = 0.25  # down-then-up sampling, like a small or compressed photo
+    lowres_factor: tuple[float, float] = (0.3, 0.7)
+
+
+def _uniform(n: int, lo: float, hi: float, device: torch.device) -> torch.Tensor:
+    return torch.empty(n, device=device).uniform_(lo, hi)
+
+
+def _coin(n: int, p: float, device: torch.device) -> torch.Tensor:
+    return torch.rand(n, device=device) < p
+
+
+class BatchAugment(nn.Module):
+    """Random geometry, background, colour and degradation for a batch of RGBA canvases."""
+
+    def __init__(
+        self,
+        size: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        config: AugmentConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.size = size
+        self.cfg = config or AugmentConfig()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, canvases: torch.Tensor) -> torch.Tensor:
+        """``(N, S, S, 4)`` uint8 -> ``(N, 3, size, size)`` float32, normalized."""
+        x = canvases.permute(0, 3, 1, 2).float() / 255.0  # (N, 4, S, S)
+        rgb, alpha = x[:, :3] * x[:, 3:], x[:, 3:]  # premultiply so edges do not bleed
+        out = self._geometry(torch.cat([rgb, alpha], dim=1))  # (N, 4, size, size)
+        rgb, alpha = out[:, :3], out[:, 3:].clamp(0, 1)
+        rgb = rgb + self._background(rgb.shape[0], rgb.device) * (1 - alpha)
+        rgb = self._colour(rgb.clamp(0, 1))
+        rgb = self._degrade(rgb)
+        return ((rgb.clamp(0, 1) - self.mean) / self.std).contiguous(
+            memory_format=torch.channels_last
+        )
+
+    def _geometry(self, x: torch.Tensor) -> torch.Tensor:
+        n, dev, c = x.shape[0], x.device, self.cfg
+        scale = _uniform(n, *c.scale, dev)
+        angle = _uniform(n, -c.rotate, c.rotate, dev) * math.pi / 180
+        flip = torch.where(_coin(n, c.flip, dev), -1.0, 1.0)
+        tx, ty = (_uniform(n, -c.shift, c.shift, dev) * 2 for _ in range(2))
+        cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+        theta = torch.stack(  # (N, 2, 3): output grid -> input coordinates
+            [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+        )
+        grid = F.affine_grid(theta, [n, 4, self.size, self.size], align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def _background(self, n: int, dev: torch.device) -> torch.Tensor:
+        """``(N, 3, size, size)``: solid colours, linear gradients or smooth colour noise."""
+        s, c = self.size, self.cfg
+        pick = torch.rand(n, device=dev)
+        p1, p2 = c.background_solid, c.background_solid + c.background_gradient
+        out = torch.rand(n, 3, 1, 1, device=dev).expand(n, 3, s, s).clone()  # solid
+        grad = ((pick >= p1) & (pick < p2)).nonzero().flatten()
+        if len(grad):  # between two random colours along a random direction
+            k = len(grad)
+            a, b = torch.rand(k, 3, 1, 1, device=dev), torch.rand(k, 3, 1, 1, device=dev)
+            ang = _uniform(k, 0, 2 * math.pi, dev).view(k, 1, 1)
+            line = torch.linspace(-0.5, 0.5, s, device=dev)
+            t = line.view(1, 1, s) * torch.cos(ang) + line.view(1, s, 1) * torch.sin(ang)
+            t = (t - t.amin((1, 2), keepdim=True)) / (
+                t.amax((1, 2), keepdim=True) - t.amin((1, 2), keepdim=True) + 1e-6
+            )
+            out[grad] = a + (b - a) * t.unsqueeze(1)
+        tex = (pick >= p2).nonzero().flatten()
+        if len(tex):  # low-frequency colour noise plus fine grain, like clutter or a wall
+            cells = int(torch.randint(2, 9, (1,)).item())
+            coarse = torch.rand(len(tex), 3, cells, cells, device=dev)
+            coarse = F.interpolate(coarse, size=(s, s), mode="bilinear", align_corners=False)
+            out[tex] = coarse + 0.08 * torch.randn_like(coarse)
+        return out.clamp(0, 1)
+
+    def _colour(self, rgb: torch.Tensor) -> torch.Tensor:
+        n, dev, c = rgb.shape[0], rgb.device, self.cfg
+        shape = (n, 1, 1, 1)
+        rgb = rgb * _uniform(n, 1 - c.brightness, 1 + c.brightness, dev).view(shape)
+        grey = (rgb * torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)).sum(
+            1, keepdim=True
+        )
+        mean = grey.mean((2, 3), keepdim=True)
+        rgb = mean + (rgb - mean) * _uniform(n, 1 - c.contrast, 1 + c.contrast, dev).view(shape)
+        rgb = grey + (rgb - grey) * _uniform(n, 1 - c.saturation, 1 + c.saturation, dev).view(shape)
+        if c.hue > 0:
+            rgb = _rotate_hue(rgb, _uniform(n, -c.hue, c.hue, dev) * 2 * math.pi)
+        to_grey = _coin(n, c.grayscale, dev).view(shape)
+        return torch.where(to_grey, grey.expand_as(rgb), rgb).clamp(0, 1)
+
+    def _degrade(self, rgb: torch.Tensor) -> torch.Tensor:
+        n, dev, c = rgb.shape[0], rgb.device, self.cfg
+        # each degradation runs only on the images that drew it
+        sel = _coin(n, c.lowres, dev).nonzero().flatten()
+        if len(sel):
+            small = max(8, round(self.size * float(_uniform(1, *c.lowres_factor, dev))))
+            down = F.interpolate(rgb[sel], size=(small, small), mode="bilinear", antialias=True)
+            rgb[sel] = F.interpolate(down, size=(self.size, self.size), mode="bilinear")
+        sel = _coin(n, c.blur, dev).nonzero().flatten()
+        if len(sel):
+            rgb[sel] = _gaussian_blur(rgb[sel], float(_uniform(1, *c.blur_sigma, dev)))
+        sel = _coin(n, c.noise, dev).nonzero().flatten()
+        if len(sel):
+            sigma = _uniform(len(sel), 0, c.noise_std, dev).view(-1, 1, 1, 1)
+            rgb[sel] = rgb[sel] + sigma * torch.randn_like(rgb[sel])
+        return rgb
+
+
+def _rotate_hue(rgb: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate hue by ``angle`` radians per image in YIQ space: ``(N, 3, H, W)``."""
+    to_yiq = torch.tensor(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=rgb.device
+    )
+    to_rgb = torch.linalg.inv(to_yiq)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+    rot = torch.stack(
+        [
+            torch.stack([one, zero, zero], 1),
+            torch.stack([zero, cos, -sin], 1),
+            torch.stack([zero, sin, cos], 1),
+        ],
+        1,
+    )  # (N, 3, 3)
+    m = to_rgb @ rot @ to_yiq  # (N, 3, 3)
+    return torch.einsum("nij,njhw->nihw", m, rgb)
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, math.ceil(2 * sigma))
+    k = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-(k**2) / (2 * sigma**2))
+    k = (k / k.sum()).view(1, 1, 1, -1).repeat(x.shape[1], 1, 1, 1)  # (C, 1, 1, K)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k, groups=x.shape[1])
+    return F.conv2d(
+        F.pad(x, (0, 0, radius, radius), mode="reflect"), k.transpose(2, 3), groups=x.shape[1]
+    )

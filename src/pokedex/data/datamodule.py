@@ -1,0 +1,184 @@
+"""Training data: the packed arrays of `data/processed`, memory-mapped, augmented per batch."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
+
+from pokedex.data.augment import AugmentConfig, BatchAugment
+from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.errors import PokedexError
+
+log = logging.getLogger(__name__)
+
+
+class CanvasBatches(Dataset):
+    """Indexed by a *list* of positions: one fancy-index read of the memory map per batch."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        order = np.sort(np.asarray(idx))  # sorted reads are sequential on disk
+        images = torch.from_numpy(np.ascontiguousarray(self.images[order]))  # (B, S, S, 4) uint8
+        return images, torch.from_numpy(self.labels[order].astype(np.int64))
+
+
+class EpochBatchSampler(BatchSampler):
+    """Random batches whose order depends only on (seed, epoch), so a resumed run sees the
+    same batches as an uninterrupted one. Lightning calls :meth:`set_epoch`.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+        super().__init__(range(n), batch_size, drop_last=True)
+
+    def __len__(self) -> int:
+        world = 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            world = torch.distributed.get_world_size()
+        return (self.n // world) // self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of each epoch."""
+        self.epoch = epoch
+
+    def __iter__(self):  # type: ignore[override]
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # each rank takes its own slice of the same permutation (same length on every rank)
+            world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+            perm = perm[rank : len(perm) - len(perm) % world : world]
+        for i in range(0, len(perm) - self.batch_size + 1, self.batch_size):
+            yield perm[i : i + self.batch_size]
+
+
+class PackedDataModule(L.LightningDataModule):
+    """Train batches are raw RGBA canvases augmented after transfer (on the GPU if there is one);
+    val/test batches are built once with THE preprocessing that serving uses.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        preprocess: PreprocessSpec,
+        augment: AugmentConfig | None = None,
+        *,
+        batch_size: int = 128,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        max_classes: int | None = None,
+        max_per_class: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.spec = preprocess
+        self.augment = BatchAugment(preprocess.size, preprocess.mean, preprocess.std, augment)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.max_classes, self.max_per_class, self.seed = max_classes, max_per_class, seed
+        self.classes: list[str] = self._read_classes()
+        self.type_targets = self._read_type_targets()  # (C, T) multi-hot, or None
+        self.data: dict[str, CanvasBatches] = {}
+        self.eval_inputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _read_classes(self) -> list[str]:
+        path = self.root / "classes.json"
+        if not path.is_file():
+            raise PokedexError(f"{path} not found: run `pokedex data prepare` first")
+        classes = json.loads(path.read_text())
+        return classes[: self.max_classes] if self.max_classes else classes
+
+    def _read_type_targets(self) -> torch.Tensor | None:
+        path = self.root / "catalog.json"
+        if not path.is_file():
+            log.warning("%s missing: the types head gets no targets", path)
+            return None
+        from pokedex.dex.catalog import load_catalog
+        from pokedex.dex.typechart import TYPES
+
+        catalog = load_catalog(path)
+        targets = torch.zeros(len(self.classes), len(TYPES))
+        for i, name in enumerate(self.classes):
+            for t in catalog[name].types if name in catalog else ():
+                targets[i, TYPES.index(t)] = 1.0
+        return targets
+
+    @property
+    def num_classes(self) -> int:
+        """Number of species the model predicts."""
+        return len(self.classes)
+
+    def _load(self, split: str) -> CanvasBatches:
+        images = np.load(self.root / f"{split}_images.npy", mmap_mode="r")
+        labels = np.load(self.root / f"{split}_labels.npy")
+        keep = labels < len(self.classes)
+        if self.max_per_class:
+            seen: dict[int, int] = {}
+            for i, lab in enumerate(labels):
+                seen[lab] = seen.get(lab, 0) + 1
+                keep[i] &= seen[lab] <= self.max_per_class
+        if not keep.all():
+            idx = np.flatnonzero(keep)
+            images, labels = np.asarray(images[idx]), labels[idx]
+        return CanvasBatches(images, labels)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the memory maps; preprocess the evaluation splits once."""
+        for split in ("train", "val", "test"):
+            if split not in self.data:
+                self.data[split] = self._load(split)
+        for split in ("val", "test"):
+            if split not in self.eval_inputs:
+                ds = self.data[split]
+                x = torch.from_numpy(canvases_to_input(np.asarray(ds.images), self.spec))
+                self.eval_inputs[split] = (x, torch.from_numpy(ds.labels.astype(np.int64)))
+
+    def train_dataloader(self) -> DataLoader:
+        ds = self.data["train"]
+        sampler = EpochBatchSampler(len(ds), min(self.batch_size, len(ds)), self.seed)
+        return DataLoader(
+            ds,
+            sampler=sampler,
+            batch_size=None,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        x, y = self.eval_inputs[split]
+        ds = torch.utils.data.TensorDataset(x, y)
+        return DataLoader(ds, batch_size=self.eval_batch_size, sampler=SequentialSampler(ds))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment raw training canvases where the batch now lives (CPU or GPU)."""
+        x, y = batch
+        if x.dtype == torch.uint8:
+            self.augment.to(x.device)
+            # seeded by the optimizer step, which a resumed run restores, not by global RNG state
+            step = self.trainer.global_step if self.trainer else 0
+            devices = [x.device.index or 0] if x.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.seed * 1_000_003 + step)
+                x = self.augment(x)
+        return x, y

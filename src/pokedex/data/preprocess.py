@@ -1,0 +1,129 @@
+"""THE preprocessing: one definition used by data preparation, training evaluation and serving.
+
+Numpy + Pillow only (serving must not import torch). Images travel as RGBA uint8 so the alpha
+channel survives until the last step: training composites random backgrounds behind it,
+evaluation and serving flatten onto the fixed background recorded in the bundle.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Packed arrays store every sprite on a transparent square canvas of this side.
+CANVAS = 128
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What a model expects: recorded in the bundle, read back by the predictor."""
+
+    size: int = 64
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    background: tuple[int, int, int] = (255, 255, 255)
+    layout: str = field(default="NCHW")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form for the bundle."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        """Inverse of :meth:`to_dict`; rejects unknown keys."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown preprocessing keys: {sorted(unknown)}")
+        d = dict(data)
+        for key in ("mean", "std", "background"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def to_rgba(image: Image.Image) -> Image.Image:
+    """Apply EXIF orientation and convert any mode (P+tRNS, LA, CMYK, I;16...) to RGBA."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grey: scale to 8 bits rather than clipping everything to white
+        arr = np.asarray(image, dtype=np.float64)
+        peak = max(float(arr.max()), 1.0)
+        image = Image.fromarray((arr * (255.0 / peak)).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("PA")
+    return image.convert("RGBA")
+
+
+def fit_square(rgba: Image.Image, side: int) -> np.ndarray:
+    """Resize keeping the aspect ratio so the longer side is ``side``; pad with transparency.
+
+    Returns ``(side, side, 4)`` uint8, the content centred.
+    """
+    w, h = rgba.size
+    scale = side / max(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) != (w, h):
+        # premultiplied resampling keeps transparent pixels' colour from bleeding into edges
+        rgba = rgba.convert("RGBa").resize((nw, nh), Image.Resampling.LANCZOS).convert("RGBA")
+    canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    canvas.paste(rgba, ((side - nw) // 2, (side - nh) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def resize_rgba(batch: np.ndarray, size: int) -> np.ndarray:
+    """Resize ``(N, S, S, 4)`` uint8 RGBA canvases to ``(N, size, size, 4)``."""
+    if batch.shape[1] == size:
+        return batch
+    out = np.empty((batch.shape[0], size, size, 4), dtype=np.uint8)
+    for i, arr in enumerate(batch):
+        out[i] = fit_square(Image.fromarray(arr, mode="RGBA"), size)
+    return out
+
+
+def flatten(batch: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """Composite ``(N, H, W, 4)`` uint8 RGBA onto a solid background: ``(N, H, W, 3)`` float32 in [0, 1]."""
+    rgb = batch[..., :3].astype(np.float32) / 255.0
+    alpha = batch[..., 3:4].astype(np.float32) / 255.0
+    bg = np.asarray(background, dtype=np.float32) / 255.0
+    return rgb * alpha + bg * (1.0 - alpha)
+
+
+def normalize(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """``(N, H, W, 3)`` float in [0, 1] -> ``(N, 3, H, W)`` float32 standardized model input."""
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    x = (rgb - mean) / std
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def canvases_to_input(canvases: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Packed RGBA canvases ``(N, S, S, 4)`` -> model input ``(N, 3, size, size)``."""
+    return normalize(flatten(resize_rgba(canvases, spec.size), spec.background), spec)
+
+
+def image_to_input(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """A decoded image of any mode/size -> model input ``(1, 3, size, size)``.
+
+    Goes through the same canvas step as the packed data so serving and training agree.
+    """
+    canvas = fit_square(to_rgba(image), CANVAS)[None]
+    return canvases_to_input(canvas, spec)
+
+
+def decode(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
+    """Decode image bytes with a pixel cap checked from the header, before pixels are read."""
+    image = Image.open(io.BytesIO(data))
+    w, h = image.size
+    if w * h > max_pixels:
+        raise ValueError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(0)
+    image.draft("RGB", (CANVAS * 2, CANVAS * 2))  # JPEG: decode at reduced scale, much faster
+    image.load()
+    return image

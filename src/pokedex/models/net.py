@@ -1,0 +1,89 @@
+"""The network: a configurable backbone with a species head and a multi-label types head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from pokedex.errors import PokedexError
+
+
+def _strip_classifier(model: nn.Module) -> int:
+    """Replace the backbone's last Linear layer with Identity; return its input width."""
+    last_name, last = None, None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last_name, last = name, module
+    if last is None or last_name is None:
+        raise PokedexError(f"{type(model).__name__} has no Linear classifier to replace")
+    parent = model.get_submodule(last_name.rpartition(".")[0]) if "." in last_name else model
+    setattr(parent, last_name.rpartition(".")[2], nn.Identity())
+    return last.in_features
+
+
+def build_backbone(arch: str, *, pretrained: bool = False, stem_pool: bool = True) -> tuple[nn.Module, int]:
+    """A feature extractor by name and its output width.
+
+    ``arch`` is a torchvision model name (``resnet18``) or ``timm/<name>`` (needs the timm extra).
+    ``pretrained`` downloads ImageNet weights where the network allows. ``stem_pool=False``
+    drops a ResNet's stem max-pool, doubling the spatial resolution for small inputs.
+    """
+    if arch.startswith("timm/"):
+        try:
+            import timm
+        except ImportError as exc:
+            raise PokedexError("timm backbones need `pip install pokedex[timm]`") from exc
+        model = timm.create_model(arch.removeprefix("timm/"), pretrained=pretrained, num_classes=0)
+        return model, int(model.num_features)
+    import torchvision
+
+    if arch not in torchvision.models.list_models(module=torchvision.models):
+        raise PokedexError(f"unknown backbone {arch!r}: use a torchvision classification model name")
+    model = torchvision.models.get_model(arch, weights="DEFAULT" if pretrained else None)
+    if not stem_pool and hasattr(model, "maxpool"):
+        model.maxpool = nn.Identity()
+    return model, _strip_classifier(model)
+
+
+class PokedexNet(nn.Module):
+    """Backbone -> (species logits ``(N, C)``, type logits ``(N, T)``)."""
+
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        num_types: int = 18,
+        *,
+        pretrained: bool = False,
+        stem_pool: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.backbone, width = build_backbone(arch, pretrained=pretrained, stem_pool=stem_pool)
+        self.dropout = nn.Dropout(dropout)
+        self.species_head = nn.Linear(width, num_classes)
+        self.types_head = nn.Linear(width, num_types)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features ``(N, D)`` for images ``(N, 3, H, W)``."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Species and type logits for images ``(N, 3, H, W)``."""
+        f = self.dropout(self.features(x))
+        return self.species_head(f), self.types_head(f)
+
+
+def load_net(bundle: Any) -> PokedexNet:
+    """Rebuild the network of a :class:`pokedex.bundle.Bundle` from its safetensors weights."""
+    from safetensors.torch import load_file
+
+    net = PokedexNet(num_classes=len(bundle.classes), **bundle.meta["net"])
+    state = load_file(bundle.file("weights.safetensors"))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise PokedexError(f"{bundle.path}: weights do not fit the architecture: {exc}") from exc
+    return net.eval()

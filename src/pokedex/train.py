@@ -1,0 +1,218 @@
+"""`pokedex train`: compose the Hydra config, fit, test, and write a model bundle."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from pokedex.bundle import Bundle, write_bundle
+from pokedex.checkpoint import AtomicCheckpointIO
+from pokedex.data.augment import AugmentConfig
+from pokedex.data.datamodule import PackedDataModule
+from pokedex.data.preprocess import PreprocessSpec
+from pokedex.errors import PokedexError
+from pokedex.io import atomic_path
+from pokedex.models.module import PokedexModule
+from pokedex.tracking import build_logger, data_version, git_state, package_versions
+
+log = logging.getLogger(__name__)
+# Lightning installs its own console handler; ours (on the root logger) already prints its records
+for _name in ("lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).handlers.clear()
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    metrics: dict[str, float]
+    bundle: Bundle
+    best_score: float  # best val/acc_top1 over the epochs
+
+
+def compose_config(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
+    """The resolved training config for these Hydra overrides (e.g. ``experiment=smoke``)."""
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=list(overrides or []))
+    except Exception as exc:  # Hydra's override/composition errors are user errors
+        raise PokedexError(f"bad training config: {exc}") from exc
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def resolve_precision(trainer_cfg: DictConfig) -> str:
+    """bf16 autocast only where it is fast: GPUs and CPUs with AMX tiles."""
+    if trainer_cfg.precision != "auto":
+        return str(trainer_cfg.precision)
+    if trainer_cfg.accelerator in ("gpu", "cuda"):
+        return "bf16-mixed"
+    amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16-mixed" if amx else "32-true"
+
+
+def _run_dir(cfg: DictConfig) -> tuple[Path, str | None]:
+    base = Path(cfg.output_dir) / cfg.name
+    if cfg.resume == "last":
+        runs = sorted(p for p in base.glob("*") if (p / "checkpoints" / "last.ckpt").is_file())
+        if not runs:
+            raise PokedexError(f"nothing to resume under {base}")
+        return runs[-1], str(runs[-1] / "checkpoints" / "last.ckpt")
+    if cfg.resume:
+        ckpt = Path(cfg.resume)
+        if not ckpt.is_file():
+            raise PokedexError(f"checkpoint {ckpt} not found")
+        return ckpt.parent.parent, str(ckpt)
+    return base / time.strftime("%Y%m%d-%H%M%S"), None
+
+
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainResult:
+    """Fit the model described by ``cfg``; return metrics and the bundle of the best epoch."""
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(int(cfg.trainer.num_threads))
+    run_dir, ckpt_path = _run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_yaml = OmegaConf.to_yaml(cfg)
+    (run_dir / "config.yaml").write_text(config_yaml)
+
+    spec = PreprocessSpec(size=int(cfg.model.input_size))
+    dm = PackedDataModule(
+        cfg.data.root,
+        spec,
+        AugmentConfig(**OmegaConf.to_container(cfg.augment)),  # type: ignore[arg-type]
+        batch_size=cfg.data.batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        num_workers=cfg.data.num_workers,
+        pin_memory=cfg.data.pin_memory,
+        max_classes=cfg.data.max_classes,
+        max_per_class=cfg.data.max_per_class,
+        seed=cfg.seed,
+    )
+    net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}
+    module = PokedexModule(
+        net_cfg, dm.num_classes, dm.type_targets, **OmegaConf.to_container(cfg.optim)  # type: ignore[arg-type]
+    )
+
+    provenance = {
+        **git_state(),
+        "data_version": data_version(Path(cfg.data.root)),
+        "seed": cfg.seed,
+        **{f"version/{k}": v for k, v in package_versions().items()},
+    }
+    logger = build_logger(cfg.logger, run_dir, f"{cfg.name}-{run_dir.name}")
+    logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **provenance})
+
+    ckpt_dir = run_dir / "checkpoints"
+    callbacks: list[L.Callback] = [
+        L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=ckpt_dir, filename="best", monitor="val/acc_top1", mode="max", save_last=True
+        ),
+        L.pytorch.callbacks.EarlyStopping(
+            monitor="val/acc_top1", mode="max", patience=cfg.trainer.early_stopping_patience
+        ),
+        L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch"),
+        *(extra_callbacks or []),
+    ]
+    t = cfg.trainer
+    trainer = L.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=resolve_precision(t),  # type: ignore[arg-type]
+        max_epochs=t.max_epochs,
+        gradient_clip_val=t.gradient_clip_val,
+        deterministic=t.deterministic,
+        log_every_n_steps=t.log_every_n_steps,
+        limit_train_batches=t.limit_train_batches,
+        max_time=t.max_time,
+        logger=logger,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        profiler=cfg.profiler,
+        default_root_dir=str(run_dir),
+        use_distributed_sampler=False,
+        enable_model_summary=False,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    fit_seconds = time.perf_counter() - started
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path or None  # type: ignore[union-attr]
+    best_score = float(checkpoint.best_model_score or 0.0)  # type: ignore[union-attr]
+    test = trainer.test(module, datamodule=dm, ckpt_path=best or "last", verbose=False)[0]
+    metrics = {k: float(v) for k, v in test.items()}
+    metrics["fit_seconds"] = round(fit_seconds, 1)
+    metrics["epochs"] = trainer.current_epoch
+
+    if cfg.real_photos and trainer.is_global_zero:
+        from pokedex.evaluate import evaluate_labelled
+
+        photos = evaluate_labelled(module.net, spec, dm.classes, Path(cfg.real_photos))
+        metrics.update({f"photos/{k}": v for k, v in photos.items()})
+    logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
+
+    bundle = _write_run_bundle(cfg, run_dir, module, dm, spec, metrics, provenance, config_yaml)
+    if hasattr(logger, "experiment") and cfg.logger.kind == "mlflow":
+        logger.experiment.log_artifacts(logger.run_id, str(bundle.path), artifact_path="bundle")
+    log.info("run finished: %s", {k: round(v, 4) for k, v in metrics.items()})
+    return TrainResult(run_dir=run_dir, metrics=metrics, bundle=bundle, best_score=best_score)
+
+
+def _write_run_bundle(
+    cfg: DictConfig,
+    run_dir: Path,
+    module: PokedexModule,
+    dm: PackedDataModule,
+    spec: PreprocessSpec,
+    metrics: dict[str, float],
+    provenance: dict[str, Any],
+    config_yaml: str,
+) -> Bundle:
+    from safetensors.torch import save_file
+
+    weights = run_dir / "weights.safetensors"
+    state = {k: v.detach().contiguous().cpu() for k, v in module.net.state_dict().items()}
+    save_file(state, str(weights))
+    version = f"{run_dir.name}-{str(provenance['git_commit'])[:7]}"
+    meta = {
+        "name": f"pokedex-{cfg.model.arch}",
+        "version": version,
+        "net": {k: cfg.model[k] for k in ("arch", "stem_pool", "dropout")} | {"pretrained": False},
+        "preprocess": spec.to_dict(),
+        "temperature": 1.0,
+        "metrics": metrics,
+        "run": {**provenance, "run_dir": run_dir.name, "experiment": cfg.name},
+    }
+    bundle = write_bundle(
+        run_dir / "bundle", meta=meta, classes=dm.classes, weights=weights,
+        processed=Path(cfg.data.root), config_yaml=config_yaml,
+    )
+    if cfg.bundle_dir:
+        with atomic_path(Path(cfg.bundle_dir)) as tmp:
+            shutil.copytree(bundle.path, tmp)
+    return bundle
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{key}/"))
+        else:
+            out[key] = v
+    return out
+
