@@ -1,14 +1,52 @@
-"""Model evaluation on labelled image sets (test split, real photos)."""
+"""`pokedex evaluate`: accuracy, calibration, open-set threshold and a report for a model bundle.
+
+PyTorch is the reference path here: the ONNX variants are checked against these numbers.
+Writes one folder, replaced as a whole:
+    metrics.json  report.md  reliability.png  per_species.csv  [embeddings.html  embeddings.png]
+and, when asked to calibrate, stores ``temperature`` and ``open_set`` in the bundle metadata.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
+from typing import Any
 
+import lightning as L  # noqa: N812 (the Lightning convention)
 import numpy as np
 import torch
 
+from pokedex.bundle import Bundle, update_meta
 from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.errors import PokedexError
+from pokedex.evaluation import calibration, openset
+from pokedex.evaluation.inference import NetOutputs, load_split, run_net
+from pokedex.evaluation.metrics import (
+    accuracy,
+    confused_pairs,
+    per_species,
+    type_targets,
+    types_f1,
+)
+from pokedex.evaluation.report import per_species_csv, reliability_png, render_report
+from pokedex.evaluation.tracking import log_evaluation
+from pokedex.io import atomic_path, write_bytes_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = frozenset(
+    {
+        "metrics.json",
+        "report.md",
+        "reliability.png",
+        "per_species.csv",
+        "embeddings.html",
+        "embeddings.png",
+    }
+)
+UNKNOWNS_PER_SET = 300  # generated non-Pokémon images per set (one set chooses, one measures)
 
 
 @torch.no_grad()
@@ -18,23 +56,12 @@ def predict_logits(net: torch.nn.Module, inputs: np.ndarray, batch_size: int = 2
     net.eval()
     out = []
     for i in range(0, len(inputs), batch_size):
-        x = torch.from_numpy(inputs[i : i + batch_size]).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(inputs[i : i + batch_size]).contiguous(
+            memory_format=torch.channels_last
+        )
         out.append(net(x)[0].float().numpy())
     net.train(was_training)
     return np.concatenate(out)
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Top-1, top-5 and species-macro top-1."""
-    top5 = np.argsort(-logits, axis=1)[:, :5]
-    hit1 = top5[:, 0] == labels
-    per_class = [hit1[labels == c].mean() for c in np.unique(labels)]
-    return {
-        "acc_top1": float(hit1.mean()),
-        "acc_top5": float((top5 == labels[:, None]).any(1).mean()),
-        "acc_macro": float(np.mean(per_class)),
-        "n": float(len(labels)),
-    }
 
 
 def evaluate_labelled(
@@ -44,3 +71,179 @@ def evaluate_labelled(
     canvases, labels, _ = load_labelled_canvases(source, classes)
     logits = predict_logits(net, canvases_to_input(canvases, spec))
     return accuracy(logits, labels)
+
+
+class PhotoValidation(L.Callback):
+    """Top-1/top-5 on a labelled photo set after every validation epoch, logged as ``photos/*``,
+    so the learning curves show the sprite-to-photo gap as it closes.
+    """
+
+    def __init__(self, source: Path, spec: PreprocessSpec, classes: list[str]) -> None:
+        canvases, self.labels, _ = load_labelled_canvases(source, classes)
+        self.inputs = canvases_to_input(canvases, spec)  # (N, 3, H, W), built once
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        scores = accuracy(predict_logits(module.net, self.inputs), self.labels)
+        module.log_dict({f"photos/{k}": v for k, v in scores.items() if k != "n"})
+
+
+def _species_types(bundle: Bundle, processed: Path) -> dict[str, tuple[str, ...]]:
+    for path in (bundle.path / "catalog.json", processed / "catalog.json"):
+        if path.is_file():
+            from pokedex.dex.catalog import load_catalog
+
+            return {name: s.types for name, s in load_catalog(path).items()}
+    log.info("no catalog.json in the bundle or %s: types F1 is not measured", processed)
+    return {}
+
+
+def _check_out(out: Path) -> None:
+    # the folder is replaced as a whole: refuse one holding anything but an old evaluation
+    if out.exists() and not out.is_dir():
+        raise PokedexError(f"output folder {out} exists and is not a folder")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS) if out.is_dir() else []
+    if foreign:
+        raise PokedexError(
+            f"output folder {out} holds other files ({', '.join(foreign[:3])}) that would be "
+            "deleted: choose an empty or new folder"
+        )
+
+
+def evaluate(
+    ref_or_bundle: str | Path | Bundle,
+    processed: Path,
+    out: Path,
+    *,
+    split: str = "test",
+    calibrate: bool = True,
+    embeddings: bool = False,
+    photos: Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate a model on a split of the processed data; write the report folder ``out``.
+
+    ``calibrate`` fits the temperature and the open-set threshold on val and stores both in
+    the bundle; without it the bundle's temperature is used and the bundle is left untouched.
+    """
+    from pokedex.models.net import load_net
+    from pokedex.predict import resolve_model
+    from pokedex.tracking import data_version
+
+    start = time.perf_counter()
+    bundle = (
+        ref_or_bundle if isinstance(ref_or_bundle, Bundle) else resolve_model(str(ref_or_bundle))
+    )
+    processed, out = Path(processed), Path(out)
+    _check_out(out)
+    images, labels = load_split(processed, split, bundle.classes)
+    val_images, val_labels = load_split(processed, "val", bundle.classes)
+    net = load_net(bundle).to(memory_format=torch.channels_last)
+    spec = bundle.preprocess
+    log.info("evaluating %s on %d %s images", bundle.name, len(labels), split)
+    outputs = run_net(net, images, spec, features=embeddings)
+    val = run_net(net, val_images, spec)
+
+    fitted = calibrate
+    temperature = (
+        calibration.fit_temperature(val.species, val_labels) if calibrate else bundle.temperature
+    )
+    before = calibration.calibration_of(outputs.species, labels)
+    after = calibration.calibration_of(outputs.species, labels, temperature)
+    types_of = _species_types(bundle, processed)
+    rows = per_species(outputs.species, labels, bundle.classes)
+    metrics: dict[str, Any] = {
+        "model": bundle.name,
+        "split": split,
+        "data_version": data_version(processed),
+        "species": len(np.unique(labels)),
+        **accuracy(outputs.species, labels),
+        "types_f1": types_f1(outputs.types, labels, type_targets(bundle.classes, types_of)),
+        "calibration": {
+            "temperature": temperature,
+            "fitted": fitted,
+            "bins": calibration.N_BINS,
+            "ece_before": before.ece,
+            "ece_after": after.ece,
+            "nll_before": calibration.nll(outputs.species, labels),
+            "nll_after": calibration.nll(outputs.species, labels, temperature),
+        },
+    }
+
+    photo_canvases = None
+    if photos is not None:
+        photo_canvases, photo_labels, _ = load_labelled_canvases(Path(photos), bundle.classes)
+    # unknowns: one set chooses the score, another measures; photo corners split the same way
+    backgrounds = (
+        (None, None) if photo_canvases is None else (photo_canvases[0::2], photo_canvases[1::2])
+    )
+    unknown_val, _ = openset.generate_unknowns(UNKNOWNS_PER_SET, seed=0, backgrounds=backgrounds[0])
+    unknown_test, kinds = openset.generate_unknowns(
+        UNKNOWNS_PER_SET, seed=1, backgrounds=backgrounds[1]
+    )
+    osr = openset.fit_open_set(
+        val.species,
+        run_net(net, unknown_val, spec).species,
+        outputs.species,
+        run_net(net, unknown_test, spec).species,
+        temperature,
+        test_kinds=kinds,
+    )
+    metrics["open_set"] = osr
+    if photo_canvases is not None:
+        photo_logits = run_net(net, photo_canvases, spec).species
+        score = openset.known_score(photo_logits, temperature, osr["score"])
+        metrics["photos"] = {
+            **accuracy(photo_logits, photo_labels),
+            "accepted": float((score >= osr["threshold"]).mean()),
+        }
+    pred = outputs.species.argmax(axis=1)
+    metrics["confused_pairs"] = confused_pairs(labels, pred, bundle.classes)
+
+    figures = ["reliability.png"]
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        write_bytes_atomic(tmp / "reliability.png", reliability_png(before, after, temperature))
+        (tmp / "per_species.csv").write_text(per_species_csv(rows), encoding="utf-8")
+        if embeddings:
+            _write_embeddings(tmp, outputs, labels, pred, bundle.classes, types_of)
+            figures += ["embeddings.png", "embeddings.html"]
+        metrics["seconds"] = round(time.perf_counter() - start, 1)
+        (tmp / "report.md").write_text(render_report(metrics, rows, figures), encoding="utf-8")
+        write_json_atomic(tmp / "metrics.json", metrics)
+
+    if calibrate:
+        keep = ("score", "threshold", "false_accept", "false_reject")
+        update_meta(bundle, temperature=temperature, open_set={k: osr[k] for k in keep})
+    log_evaluation(bundle, metrics, out)
+    log.info(
+        "%s %s: top-1 %.2f%%, ECE %.2f%% -> %.2f%% (T=%.3g), false accept %.1f%% / reject %.1f%%",
+        bundle.name,
+        split,
+        100 * metrics["acc_top1"],
+        100 * before.ece,
+        100 * after.ece,
+        temperature,
+        100 * osr["false_accept"],
+        100 * osr["false_reject"],
+    )
+    return metrics
+
+
+def _write_embeddings(
+    out: Path,
+    outputs: NetOutputs,
+    labels: np.ndarray,
+    pred: np.ndarray,
+    classes: list[str],
+    types_of: dict,
+) -> None:
+    from pokedex.evaluation.embeddings import embeddings_html, embeddings_png, project
+
+    assert outputs.features is not None
+    xy = project(outputs.features)  # (N, 2)
+    species = [classes[i] for i in labels]
+    types = [types_of.get(name, ()) for name in species]
+    html = embeddings_html(xy, species, types, [classes[i] for i in pred])
+    (out / "embeddings.html").write_text(html, encoding="utf-8")
+    write_bytes_atomic(out / "embeddings.png", embeddings_png(xy, types))

@@ -125,6 +125,10 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch"),
         *(extra_callbacks or []),
     ]
+    if cfg.real_photos:
+        from pokedex.evaluate import PhotoValidation
+
+        callbacks.append(PhotoValidation(Path(cfg.real_photos), spec, dm.classes))
     t = cfg.trainer
     trainer = L.Trainer(
         accelerator=t.accelerator,
@@ -164,6 +168,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         metrics.update({f"photos/{k}": v for k, v in photos.items()})
     logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
 
+    if cfg.logger.kind == "mlflow":
+        provenance["mlflow_run_id"] = logger.run_id
     bundle = _write_run_bundle(cfg, run_dir, module, dm, spec, metrics, provenance, config_yaml)
     if hasattr(logger, "experiment") and cfg.logger.kind == "mlflow":
         logger.experiment.log_artifacts(logger.run_id, str(bundle.path), artifact_path="bundle")

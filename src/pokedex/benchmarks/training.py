@@ -1,0 +1,145 @@
+"""`pokedex benchmark training`: training images/s of three input pipelines on one model.
+
+- naive:   decode each image file per item, PIL transforms, fp32 (how a first prototype does it)
+- ours:    packed memory-mapped canvases, augmentation as batch tensor ops
+- ceiling: random tensors already in memory (data loading for free)
+All three run the same model, batch size, optimizer and precision in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from pokedex.data.augment import BatchAugment
+from pokedex.data.datamodule import PackedDataModule
+from pokedex.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
+from pokedex.models.net import PokedexNet
+
+
+@dataclass
+class PipelineResult:
+    """Throughput of one pipeline."""
+
+    name: str
+    images_per_s: list[float]  # one figure per repeat
+
+    @property
+    def best(self) -> float:
+        """The fastest repeat (least disturbed by other load)."""
+        return max(self.images_per_s)
+
+    @property
+    def median(self) -> float:
+        """The median repeat."""
+        return float(np.median(self.images_per_s))
+
+
+class FileDataset(Dataset):
+    """Decode one image file per item with PIL, torchvision-style transforms."""
+
+    def __init__(self, files: list[Path], labels: list[int], size: int) -> None:
+        import torchvision.transforms as T
+
+        self.files, self.labels = files, labels
+        self.transform = T.Compose(
+            [
+                T.RandomResizedCrop(size, scale=(0.55, 1.0)),
+                T.RandomHorizontalFlip(),
+                T.ColorJitter(0.3, 0.3, 0.4, 0.05),
+                T.ToTensor(),
+                T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = Image.open(self.files[i]).convert("RGB")
+        return self.transform(image), self.labels[i]
+
+
+def _time_steps(model: torch.nn.Module, batches, steps: int, warmup: int = 2) -> float:
+    """Images/s over ``steps`` optimizer steps after ``warmup`` untimed ones."""
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    model.train()
+    it = iter(batches)
+    n, start = 0, 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        x, y = next(it)
+        logits, _ = model(x.contiguous(memory_format=torch.channels_last))
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step >= warmup:
+            n += x.shape[0]
+    return n / (time.perf_counter() - start)
+
+
+def run(
+    processed: Path,
+    raw: Path,
+    *,
+    arch: str = "shufflenet_v2_x1_0",
+    size: int = 96,
+    batch_size: int = 128,
+    steps: int = 10,
+    repeats: int = 2,
+) -> list[PipelineResult]:
+    """Measure the three pipelines, interleaved ``repeats`` times so drift hits all alike."""
+    torch.manual_seed(0)
+    dm = PackedDataModule(processed, PreprocessSpec(size=size), batch_size=batch_size)
+    dm.setup("fit")
+    augment = BatchAugment(size, IMAGENET_MEAN, IMAGENET_STD)
+    manifest = np.genfromtxt(processed / "manifest.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    train = manifest[manifest["split"] == "train"]
+    root = _dataset_root(raw)
+    files = [root / p for p in train["path"]]
+    naive = DataLoader(FileDataset(files, list(train["label"]), size), batch_size=batch_size, shuffle=True, drop_last=True)
+
+    def ours():
+        for x, y in dm.train_dataloader():
+            yield augment(x), y
+
+    def ceiling():
+        x = torch.randn(batch_size, 3, size, size)
+        y = torch.randint(0, dm.num_classes, (batch_size,))
+        while True:
+            yield x, y
+
+    model = PokedexNet(arch, dm.num_classes).to(memory_format=torch.channels_last)
+    results = {name: PipelineResult(name, []) for name in ("naive", "ours", "ceiling")}
+    for _ in range(repeats):
+        results["naive"].images_per_s.append(_time_steps(model, naive, steps))
+        results["ours"].images_per_s.append(_time_steps(model, ours(), steps))
+        results["ceiling"].images_per_s.append(_time_steps(model, ceiling(), steps))
+    return list(results.values())
+
+
+def _dataset_root(raw: Path) -> Path:
+    from pokedex.data.prepare import find_dataset_root
+
+    return find_dataset_root(raw)
+
+
+def format_table(results: list[PipelineResult]) -> str:
+    """A markdown table with ratios against the naive pipeline and the ceiling."""
+    by = {r.name: r for r in results}
+    rows = ["| pipeline | img/s (best) | img/s (median) | × naive | / ceiling |", "|---|---:|---:|---:|---:|"]
+    for r in results:
+        rows.append(
+            f"| {r.name} | {r.best:.1f} | {r.median:.1f} | {r.best / by['naive'].best:.2f} | "
+            f"{r.best / by['ceiling'].best:.2f} |"
+        )
+    return "\n".join(rows)

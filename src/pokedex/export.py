@@ -1,0 +1,348 @@
+"""`pokedex export`: ONNX fp32 and INT8 (static QDQ) variants of a bundle's network.
+
+Both files are written to a hidden folder inside the bundle, checked (onnx full check, no
+external data, parity with PyTorch on real test images), and only then moved next to the
+weights; a failed check leaves the bundle as it was. The figures go into ``bundle.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    quant_pre_process,
+    quantize_static,
+)
+from torch import nn
+
+from pokedex.bundle import Bundle, update_meta
+from pokedex.data.preprocess import CANVAS, canvases_to_input
+from pokedex.errors import PokedexError
+from pokedex.models.net import PokedexNet, load_net
+from pokedex.serving.predictor import OUTPUTS, VARIANTS
+
+log = logging.getLogger(__name__)
+OPSET = 18
+FP32_TOLERANCE = 1e-3  # max |Δlogit| between ONNX Runtime fp32 and PyTorch
+INT8_MIN_AGREEMENT = 0.98  # share of images where INT8 and PyTorch pick the same species
+
+
+@dataclass
+class ExportReport:
+    """What `pokedex export` wrote and the parity figures it measured."""
+
+    bundle: Path
+    opset: int
+    calibration_images: int
+    parity_images: int
+    fp32_max_abs_diff: dict[str, float]  # {"batch1": ..., "batch32": ...}, species + type logits
+    int8_top1_agreement: float
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> file, bytes, sha256
+    top1: dict[str, float] = field(default_factory=dict)  # vs labels, when the images have them
+    data: str = "real"  # or "synthetic" (no processed folder given: a smoke test only)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form, as stored under ``export`` in bundle.json."""
+        d = asdict(self)
+        d.pop("bundle")
+        return d
+
+
+class _ExportWrapper(nn.Module):
+    """The network with all three outputs the predictor reads: species, types, features."""
+
+    def __init__(self, net: PokedexNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.net.features(x)
+        return self.net.species_head(features), self.net.types_head(features), features
+
+
+def export_onnx(net: nn.Module, size: int, target: Path) -> Path:
+    """Write a PokedexNet-like module as single-file ONNX with a dynamic batch axis."""
+    example = torch.zeros(2, 3, size, size)
+    with torch.no_grad():
+        torch.onnx.export(
+            _ExportWrapper(net).eval(),  # type: ignore[arg-type]
+            (example,),
+            str(target),
+            input_names=["input"],
+            output_names=list(OUTPUTS),
+            dynamic_axes={"input": {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter needs no onnxscript and matched to 2e-6
+        )
+    return target
+
+
+def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor stored in a graph, its nodes' attributes and their subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    yield from _node_tensors(graph.node)
+
+
+def _node_tensors(nodes: Any) -> Iterator[onnx.TensorProto]:
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            if attr.HasField("sparse_tensor"):
+                yield from (attr.sparse_tensor.values, attr.sparse_tensor.indices)
+            yield from attr.tensors
+            for sub in [attr.g] if attr.HasField("g") else []:
+                yield from _tensors(sub)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
+
+
+def load_onnx_checked(path: Path) -> onnx.ModelProto:
+    """Load an ONNX file without following external data, refuse any, and run the full check.
+
+    External data locations are file paths chosen by whoever wrote the model (``../../etc``,
+    symlinks, hard links): we ship single-file models, so any reference is refused outright.
+    """
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises its own DecodeError family
+        raise PokedexError(f"{path}: not a readable ONNX model: {exc}") from exc
+    tensors = [*_tensors(model.graph)]
+    for function in model.functions:
+        tensors.extend(_node_tensors(function.node))
+    external = [
+        t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL or t.external_data
+    ]
+    if external:
+        raise PokedexError(
+            f"{path}: refusing an ONNX model with external data ({', '.join(external[:3])})"
+        )
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise PokedexError(f"{path}: ONNX check failed: {str(exc).splitlines()[0]}") from exc
+    return model
+
+
+class _CalibrationReader(CalibrationDataReader):
+    """Feeds preprocessed calibration batches to ONNX Runtime's calibrator."""
+
+    def __init__(self, inputs: np.ndarray, batch_size: int = 32) -> None:
+        self.batches = iter([inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self.batches, None)
+        return None if batch is None else {"input": batch}
+
+
+def quantize_int8(fp32: Path, target: Path, calibration: np.ndarray) -> Path:
+    """Static QDQ INT8 with per-channel weights, calibrated on ``calibration`` inputs."""
+    prepared = target.with_name(f"{target.stem}.pre.onnx")
+    quant_pre_process(str(fp32), str(prepared))  # shape inference + graph fusions
+    reader = _CalibrationReader(calibration)
+    # the heads stay fp32 (a sliver of the compute): quantized logits would tie near the top
+    graph = onnx.load(str(prepared)).graph
+    heads = [n.name for n in graph.node if {"species", "types"} & set(n.output)]
+    # static QDQ, not quantize_dynamic: dynamic ConvInteger kernels make CNNs 10-20x slower here
+    quantize_static(
+        str(prepared),
+        str(target),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        nodes_to_exclude=heads,
+    )
+    prepared.unlink()
+    return target
+
+
+def _ort_outputs(path: Path, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """Species and type logits ``(N, C + T)`` from ONNX Runtime, run ``batch_size`` at a time."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        species, types = session.run(["species", "types"], {"input": inputs[i : i + batch_size]})
+        out.append(np.concatenate([species, types], axis=1))
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def _torch_outputs(net: PokedexNet, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The PyTorch reference: species and type logits ``(N, C + T)`` in fp32."""
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        species, types = net(torch.from_numpy(inputs[i : i + batch_size]))
+        out.append(torch.cat([species, types], dim=1).numpy())
+    return np.concatenate(out)
+
+
+def sample_canvases(
+    processed: Path, split: str, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random canvases ``(n, S, S, 4)`` of a processed split, and their labels."""
+    path = processed / f"{split}_images.npy"
+    if not path.is_file():
+        raise PokedexError(
+            f"{path} not found: run `pokedex data prepare` or give the right --processed"
+        )
+    images = np.load(path, mmap_mode="r")
+    labels = np.load(processed / f"{split}_labels.npy")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return np.asarray(images[idx]), labels[idx].astype(np.int64)
+
+
+def synthetic_canvases(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` canvases of random coloured blobs on transparency (when no real data is at hand)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:CANVAS, 0:CANVAS]
+    out = np.zeros((n, CANVAS, CANVAS, 4), dtype=np.uint8)
+    for i in range(n):
+        for _ in range(3):
+            (cy, cx), r = rng.integers(24, CANVAS - 24, 2), rng.integers(10, 40)
+            blob = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+            out[i][blob] = [*rng.integers(0, 256, 3).tolist(), 255]
+    return out
+
+
+def _file_info(path: Path, name: str) -> dict[str, Any]:
+    data = path.read_bytes()
+    return {"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def export(
+    ref: str | Path,
+    *,
+    processed: Path | None = None,
+    calibration_images: int = 256,
+    parity_images: int = 512,
+    fp32_tolerance: float = FP32_TOLERANCE,
+    int8_min_agreement: float = INT8_MIN_AGREEMENT,
+    seed: int = 0,
+) -> ExportReport:
+    """Add ``model.onnx`` and ``model.int8.onnx`` to a bundle after checking them against PyTorch.
+
+    Calibration uses training canvases and parity uses test canvases of ``processed``; without
+    it both use synthetic canvases, which is only good for a smoke test (logged as a warning).
+    Raises PokedexError, leaving the bundle untouched, when a check fails.
+    """
+    from pokedex.predict import resolve_model
+
+    bundle = resolve_model(str(ref))
+    net = load_net(bundle)
+    spec = bundle.preprocess
+    labels: np.ndarray | None = None
+    if processed is not None:
+        calibration, _ = sample_canvases(processed, "train", calibration_images, seed)
+        parity, labels = sample_canvases(processed, "test", parity_images, seed)
+    else:
+        log.warning("no processed data given: calibrating and checking on synthetic images")
+        calibration = synthetic_canvases(calibration_images, seed)
+        parity = synthetic_canvases(parity_images, seed + 1)
+    calib_inputs = canvases_to_input(calibration, spec)  # (N, 3, size, size)
+    parity_inputs = canvases_to_input(parity, spec)
+    reference = _torch_outputs(net, parity_inputs)
+    if not np.isfinite(reference).all():
+        raise PokedexError(
+            f"{bundle.path}: the PyTorch model gives non-finite logits; refusing to export"
+        )
+
+    work = Path(
+        tempfile.mkdtemp(prefix=".export-", dir=bundle.path)
+    )  # same filesystem: atomic moves
+    try:
+        report = _build_and_check(
+            bundle,
+            net,
+            work,
+            calib_inputs,
+            (parity_inputs, reference, labels),
+            fp32_tolerance,
+            int8_min_agreement,
+        )
+        if processed is None:
+            report.data = "synthetic"
+        for name in ("fp32", "int8"):
+            os.replace(work / VARIANTS[name], bundle.path / VARIANTS[name])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    update_meta(bundle, export=report.to_dict())
+    log.info("exported %s: %s", bundle.path, ", ".join(VARIANTS.values()))
+    return report
+
+
+def _build_and_check(
+    bundle: Bundle,
+    net: PokedexNet,
+    work: Path,
+    calib_inputs: np.ndarray,
+    parity: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    fp32_tolerance: float,
+    int8_min_agreement: float,
+) -> ExportReport:
+    """Write both variants into ``work`` and check them; raise PokedexError on any failure.
+
+    ``parity`` is (inputs, PyTorch logits, labels or None) of the parity images.
+    """
+    parity_inputs, reference, labels = parity
+    fp32 = export_onnx(net, bundle.preprocess.size, work / VARIANTS["fp32"])
+    load_onnx_checked(fp32)
+    diffs = {}
+    for batch in (1, 32):
+        diffs[f"batch{batch}"] = float(
+            np.abs(_ort_outputs(fp32, parity_inputs, batch) - reference).max()
+        )
+    log.info("fp32 parity: max |Δlogit| %s on %d images", diffs, len(parity_inputs))
+    worst = max(diffs, key=lambda k: diffs[k])
+    if not diffs[worst] <= fp32_tolerance:  # `not <=` also catches NaN
+        raise PokedexError(
+            f"fp32 ONNX parity failed: max |Δlogit| {diffs[worst]:.2e} at {worst}"
+            f" > {fp32_tolerance:.0e}"
+        )
+
+    int8 = quantize_int8(fp32, work / VARIANTS["int8"], calib_inputs)
+    load_onnx_checked(int8)
+    classes = len(bundle.classes)
+    int8_top = _ort_outputs(int8, parity_inputs, 32)[:, :classes].argmax(1)
+    torch_top = reference[:, :classes].argmax(1)
+    agreement = float((int8_top == torch_top).mean())
+    log.info(
+        "int8 parity: top-1 agreement with PyTorch %.4f on %d images", agreement, len(parity_inputs)
+    )
+    if agreement < int8_min_agreement:
+        raise PokedexError(
+            f"INT8 ONNX parity failed: top-1 agreement {agreement:.4f} < {int8_min_agreement}"
+        )
+
+    top1 = {}
+    if labels is not None:
+        top1 = {
+            "pytorch": float((torch_top == labels).mean()),
+            "int8": float((int8_top == labels).mean()),
+        }
+    return ExportReport(
+        bundle=bundle.path,
+        opset=OPSET,
+        calibration_images=len(calib_inputs),
+        parity_images=len(parity_inputs),
+        fp32_max_abs_diff=diffs,
+        int8_top1_agreement=agreement,
+        variants={name: _file_info(work / f, f) for name, f in VARIANTS.items()},
+        top1=top1,
+    )

@@ -1,0 +1,23 @@
+"""A processed dataset (through the real `prepare`) shared by the training tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pokedex.data.prepare import prepare
+from tests.conftest import write_raw
+
+
+@pytest.fixture(scope="session")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 species x 8 synthetic sprites, validated, split and packed."""
+    root = tmp_path_factory.mktemp("train-data")
+    write_raw(root / "raw", per_species=8)
+    return prepare(root / "raw", root / "processed", workers=1).out
+
+
+def smoke_overrides(processed: Path, out: Path, *extra: str) -> list[str]:
+    """The smoke preset pointed at the test data and a private output folder."""
+    return ["experiment=smoke", f"data.root={processed}", f"output_dir={out}", *extra]

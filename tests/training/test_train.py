@@ -1,0 +1,131 @@
+"""Training: the smoke preset end to end, reproducibility, resume, DDP, configs, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pokedex.bundle import read_bundle
+from pokedex.checkpoint import AtomicCheckpointIO
+from pokedex.errors import PokedexError
+from pokedex.predict import TorchPredictor
+from pokedex.train import compose_config, train
+from tests.training.conftest import smoke_overrides
+
+POKEDEX = str(Path(sys.executable).with_name("pokedex"))
+
+
+def _weights(bundle_path: Path) -> dict[str, torch.Tensor]:
+    return load_file(bundle_path / "weights.safetensors")
+
+
+def test_smoke_run_writes_config_metrics_and_a_usable_bundle(processed: Path, tmp_path: Path) -> None:
+    result = train(compose_config(smoke_overrides(processed, tmp_path, "bundle_dir=" + str(tmp_path / "release"))))
+
+    assert (result.run_dir / "config.yaml").read_text().startswith("data:")
+    assert {"test/acc_top1", "test/acc_top5", "test/loss", "fit_seconds"} <= set(result.metrics)
+    assert 0.0 <= result.metrics["test/acc_top1"] <= result.metrics["test/acc_top5"] <= 1.0
+    bundle = read_bundle(tmp_path / "release")
+    assert bundle.classes == json.loads((processed / "classes.json").read_text())
+    assert bundle.meta["run"]["data_version"] == json.loads((processed / "summary.json").read_text())["data_version"]
+    assert bundle.preprocess.size == 32
+    # the bundle predicts on an image file through THE preprocessing
+    image = next((processed / "quarantine").parent.parent.glob("raw/**/*.webp"))
+    record = TorchPredictor(bundle).predict_image(image.read_bytes(), top_k=3)
+    assert len(record["species"]) == 3
+    assert abs(sum(s["probability"] for s in record["species"]) - 1.0) < 1.0 + 1e-6
+    assert record["species"][0]["name"] in bundle.classes
+
+
+def test_same_seed_gives_same_weights_and_metrics(processed: Path, tmp_path: Path) -> None:
+    a = train(compose_config(smoke_overrides(processed, tmp_path / "a")))
+    b = train(compose_config(smoke_overrides(processed, tmp_path / "b")))
+    c = train(compose_config(smoke_overrides(processed, tmp_path / "c", "seed=1")))
+
+    assert a.metrics["test/loss"] == b.metrics["test/loss"]
+    wa, wb, wc = _weights(a.bundle.path), _weights(b.bundle.path), _weights(c.bundle.path)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def _cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def test_resume_after_kill_matches_an_uninterrupted_run(processed: Path, tmp_path: Path) -> None:
+    args = smoke_overrides(processed, tmp_path / "runs", "trainer.max_epochs=4", "name=resume")
+    reference = train(compose_config(smoke_overrides(processed, tmp_path / "ref", "trainer.max_epochs=4")))
+
+    proc = subprocess.Popen([POKEDEX, "train", *args], env=_cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob("resume/*/checkpoints/last.ckpt")):
+        assert proc.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # kill -9: no cleanup, no final checkpoint
+    proc.wait()
+    assert not list((tmp_path / "runs").glob("resume/*/checkpoints/.*.tmp")), "torn checkpoint left"
+
+    resumed = train(compose_config([*args, "resume=last"]))
+    assert resumed.metrics["epochs"] == reference.metrics["epochs"]
+    assert resumed.metrics["test/loss"] == pytest.approx(reference.metrics["test/loss"], rel=1e-4)
+    wr, wf = _weights(reference.bundle.path), _weights(resumed.bundle.path)
+    assert max(float((wr[k].float() - wf[k].float()).abs().max()) for k in wr) < 1e-4
+
+
+def test_ddp_on_two_cpu_processes(processed: Path, tmp_path: Path) -> None:
+    args = smoke_overrides(processed, tmp_path, "trainer=ddp", "trainer.max_epochs=1", "name=ddp")
+    done = subprocess.run([POKEDEX, "train", *args], env=_cli_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(summary["bundle"], "weights.safetensors").is_file()
+
+
+@pytest.mark.parametrize("experiment", ["smoke", "cpu", "gpu"])
+def test_every_experiment_preset_composes(experiment: str) -> None:
+    cfg = compose_config([f"experiment={experiment}"])
+    assert cfg.name == experiment
+    assert cfg.model.input_size > 0 and cfg.data.batch_size > 0
+
+
+def test_a_mistyped_override_fails_before_training() -> None:
+    with pytest.raises(PokedexError, match="bad training config"):
+        compose_config(["optim.learning_rate=0.1"])
+
+
+class _Canary:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):  # runs on unpickling if the loader allows arbitrary objects
+        return (Path.write_text, (self.path, "pwned"))
+
+
+def test_checkpoint_loader_refuses_pickled_code(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    ckpt = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": _Canary(canary)}, ckpt)
+    with pytest.raises(pickle.UnpicklingError):
+        AtomicCheckpointIO().load_checkpoint(ckpt)
+    assert not canary.exists()
+
+
+def test_checkpoint_save_is_atomic_when_serialization_fails(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": torch.tensor(1)}, path)
+    good = path.read_bytes()
+    with pytest.raises(Exception):  # noqa: B017 - any serialization error
+        io.save_checkpoint({"bad": lambda: None}, path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
