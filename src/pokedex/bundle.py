@@ -70,7 +70,10 @@ def read_bundle(path: str | Path) -> Bundle:
     if meta.get("format_version") != FORMAT_VERSION:
         raise PokedexError(f"{path}: bundle format {meta.get('format_version')} is not supported")
     if meta.get("num_classes") != len(classes):
-        raise PokedexError(f"{path}: bundle.json says {meta.get('num_classes')} classes, classes.json has {len(classes)}")
+        raise PokedexError(
+            f"{path}: bundle.json says {meta.get('num_classes')} classes, "
+            f"classes.json has {len(classes)}"
+        )
     return Bundle(path=path, meta=meta, classes=classes, preprocess=spec)
 
 
@@ -94,7 +97,11 @@ def write_bundle(
         if processed is not None and (processed / "catalog.json").is_file():
             from pokedex.dex.catalog import load_catalog, save_catalog
 
-            save_catalog(load_catalog(processed / "catalog.json"), tmp / "catalog.json", with_descriptions=False)
+            save_catalog(
+                load_catalog(processed / "catalog.json"),
+                tmp / "catalog.json",
+                with_descriptions=False,
+            )
             shutil.copyfile(processed / "typechart.json", tmp / "typechart.json")
         if config_yaml is not None:
             (tmp / "config.yaml").write_text(config_yaml)

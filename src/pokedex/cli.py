@@ -82,7 +82,9 @@ def data_prepare(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("data/processed"),
     metadata: Annotated[
         Path | None,
-        typer.Option(help="PokéAPI CSV folder for the species catalog. Default: $POKEDEX_METADATA."),
+        typer.Option(
+            help="PokéAPI CSV folder for the species catalog. Default: $POKEDEX_METADATA."
+        ),
     ] = None,
     descriptions: Annotated[
         Path | None, typer.Option(help="Kaggle pokemon.csv with Pokédex descriptions.")
@@ -110,22 +112,26 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
-@app.command(
-    "train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @clean_errors
 def train_cmd(ctx: typer.Context) -> None:
     """Train with Hydra overrides, e.g. `pokedex train experiment=smoke trainer.max_epochs=3`."""
     from pokedex.train import compose_config, train
 
     result = train(compose_config(ctx.args))
-    typer.echo(json.dumps({"run_dir": str(result.run_dir), "bundle": str(result.bundle.path), **result.metrics}))
+    typer.echo(
+        json.dumps(
+            {"run_dir": str(result.run_dir), "bundle": str(result.bundle.path), **result.metrics}
+        )
+    )
 
 
 @data_app.command("report")
 @clean_errors
 def data_report(
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path("data/processed"),
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/data"),
 ) -> None:
     """Dataset statistics as markdown + figures."""
@@ -139,7 +145,8 @@ def data_report(
 def predict_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
     model: Annotated[
-        str | None, typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL.")
+        str | None,
+        typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="How many species to list (1-20).")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -155,9 +162,7 @@ def predict_cmd(
         raise typer.Exit(3)
 
 
-@app.command(
-    "sweep", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@app.command("sweep", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @clean_errors
 def sweep_cmd(
     ctx: typer.Context,

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
@@ -18,6 +19,9 @@ from rich.progress import (
 
 T = TypeVar("T")
 
+# stdout is for command results (e.g. the JSON headline of `data prepare`); Rich defaults to it
+_STDERR = Console(stderr=True)
+
 
 def setup_logging(level: int | str = logging.INFO) -> None:
     """Send library logs to stderr in a readable, timestamped format."""
@@ -25,7 +29,9 @@ def setup_logging(level: int | str = logging.INFO) -> None:
         level=level,
         format="%(name)s: %(message)s",
         datefmt="%H:%M:%S",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)],
+        handlers=[
+            RichHandler(console=_STDERR, show_path=False, rich_tracebacks=False, markup=False)
+        ],
         force=True,
     )
 
@@ -39,5 +45,5 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=True) as progress:
+    with Progress(*columns, console=_STDERR, transient=True) as progress:
         yield from progress.track(items, total=total, description=description)

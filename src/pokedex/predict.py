@@ -28,7 +28,9 @@ def resolve_model(ref: str | None) -> Bundle:
 
         return read_bundle(download_bundle(ref))
     if not Path(ref).is_dir():
-        raise PokedexError(f"model {ref!r} not found: give a bundle folder or models:/pokedex@alias")
+        raise PokedexError(
+            f"model {ref!r} not found: give a bundle folder or models:/pokedex@alias"
+        )
     return read_bundle(ref)
 
 
@@ -42,7 +44,7 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 @dataclass
 class TorchPredictor:
-    """Predicts with the bundle's PyTorch weights (the reference the ONNX variants are checked against)."""
+    """Predicts with the bundle's PyTorch weights: the reference the ONNX variants must match."""
 
     bundle: Bundle
 

@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 # augmentation knobs scaled together by one "strength" parameter
 AUGMENT_STRENGTH_KEYS = ("brightness", "contrast", "saturation", "blur", "noise", "lowres")
-WIDTHS = {"shufflenet_v2_x0_5": "narrow", "shufflenet_v2_x1_0": "base", "shufflenet_v2_x1_5": "wide"}
+WIDTHS = {
+    "shufflenet_v2_x0_5": "narrow",
+    "shufflenet_v2_x1_0": "base",
+    "shufflenet_v2_x1_5": "wide",
+}
 
 
 @dataclass

@@ -21,7 +21,10 @@ def git_state(cwd: Path | None = None) -> dict[str, Any]:
         dirty = bool(
             subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=cwd, capture_output=True, text=True, check=True,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.strip()
         )
     except (OSError, subprocess.CalledProcessError):
@@ -56,7 +59,9 @@ def build_logger(cfg: Any, run_dir: Path, run_name: str) -> Any:
 
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         return MLFlowLogger(
-            experiment_name=cfg.experiment, tracking_uri=cfg.tracking_uri, run_name=run_name,
+            experiment_name=cfg.experiment,
+            tracking_uri=cfg.tracking_uri,
+            run_name=run_name,
             log_model=False,
         )
     if kind == "csv":

@@ -102,7 +102,10 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     )
     net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}
     module = PokedexModule(
-        net_cfg, dm.num_classes, dm.type_targets, **OmegaConf.to_container(cfg.optim)  # type: ignore[arg-type]
+        net_cfg,
+        dm.num_classes,
+        dm.type_targets,
+        **OmegaConf.to_container(cfg.optim),  # type: ignore[arg-type]
     )
 
     provenance = {
@@ -203,8 +206,12 @@ def _write_run_bundle(
         "run": {**provenance, "run_dir": run_dir.name, "experiment": cfg.name},
     }
     bundle = write_bundle(
-        run_dir / "bundle", meta=meta, classes=dm.classes, weights=weights,
-        processed=Path(cfg.data.root), config_yaml=config_yaml,
+        run_dir / "bundle",
+        meta=meta,
+        classes=dm.classes,
+        weights=weights,
+        processed=Path(cfg.data.root),
+        config_yaml=config_yaml,
     )
     if cfg.bundle_dir:
         with atomic_path(Path(cfg.bundle_dir)) as tmp:
@@ -221,4 +228,3 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-

@@ -51,13 +51,21 @@ class PokedexModule(L.LightningModule):
         species, types = self(x)
         loss = lam * F.cross_entropy(species, y, label_smoothing=hp.label_smoothing)
         if perm is not None:
-            loss = loss + (1 - lam) * F.cross_entropy(species, y[perm], label_smoothing=hp.label_smoothing)
+            loss = loss + (1 - lam) * F.cross_entropy(
+                species, y[perm], label_smoothing=hp.label_smoothing
+            )
         if self.use_types:
-            t = self.type_targets[y] if perm is None else lam * self.type_targets[y] + (1 - lam) * self.type_targets[y[perm]]
+            t = (
+                self.type_targets[y]
+                if perm is None
+                else lam * self.type_targets[y] + (1 - lam) * self.type_targets[y[perm]]
+            )
             loss = loss + hp.types_weight * F.binary_cross_entropy_with_logits(types.float(), t)
         return loss, species
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         loss, species = self._losses(x, y)
         self.log("train/loss", loss, prog_bar=True)
@@ -71,7 +79,9 @@ class PokedexModule(L.LightningModule):
         loss = F.cross_entropy(species.float(), y)
         top5 = species.topk(min(5, species.shape[1]), dim=1).indices
         self.log(f"{stage}/loss", loss, sync_dist=True)
-        self.log(f"{stage}/acc_top1", (top5[:, 0] == y).float().mean(), prog_bar=True, sync_dist=True)
+        self.log(
+            f"{stage}/acc_top1", (top5[:, 0] == y).float().mean(), prog_bar=True, sync_dist=True
+        )
         self.log(f"{stage}/acc_top5", (top5 == y[:, None]).any(1).float().mean(), sync_dist=True)
         if self.use_types:
             pred, true = types > 0, self.type_targets[y] > 0.5
@@ -91,11 +101,16 @@ class PokedexModule(L.LightningModule):
         for p in self.parameters():
             (decay if p.ndim > 1 else no_decay).append(p)  # no decay on norms and biases
         opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            [
+                {"params": decay, "weight_decay": hp.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
             lr=hp.lr,
         )
         total = max(1, self.trainer.estimated_stepping_batches)
-        warmup = min(total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs or 1)))
+        warmup = min(
+            total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs or 1))
+        )
         if hp.schedule == "onecycle":
             sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
                 opt, max_lr=hp.lr, total_steps=total, pct_start=max(warmup, 1) / total

@@ -23,7 +23,9 @@ def _strip_classifier(model: nn.Module) -> int:
     return last.in_features
 
 
-def build_backbone(arch: str, *, pretrained: bool = False, stem_pool: bool = True) -> tuple[nn.Module, int]:
+def build_backbone(
+    arch: str, *, pretrained: bool = False, stem_pool: bool = True
+) -> tuple[nn.Module, int]:
     """A feature extractor by name and its output width.
 
     ``arch`` is a torchvision model name (``resnet18``) or ``timm/<name>`` (needs the timm extra).
@@ -40,7 +42,9 @@ def build_backbone(arch: str, *, pretrained: bool = False, stem_pool: bool = Tru
     import torchvision
 
     if arch not in torchvision.models.list_models(module=torchvision.models):
-        raise PokedexError(f"unknown backbone {arch!r}: use a torchvision classification model name")
+        raise PokedexError(
+            f"unknown backbone {arch!r}: use a torchvision classification model name"
+        )
     model = torchvision.models.get_model(arch, weights="DEFAULT" if pretrained else None)
     if not stem_pool and hasattr(model, "maxpool"):
         model.maxpool = nn.Identity()
