@@ -25,6 +25,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Fetch, prepare and describe the dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(
+    help="Measure speed: the tables in docs/benchmarks.md.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="benchmark")
 
 log = logging.getLogger("pokedex")
 
@@ -177,3 +181,27 @@ def sweep_cmd(
 
     result = sweep(ctx.args, trials=trials, study=study, storage=storage)
     typer.echo(json.dumps(result.__dict__))
+
+
+@bench_app.command("training")
+@clean_errors
+def bench_training(
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
+    raw: Annotated[Path, typer.Option(help="Raw data folder (for the naive pipeline).")] = Path(
+        "data/raw"
+    ),
+    arch: Annotated[str, typer.Option(help="Backbone.")] = "resnet18",
+    size: Annotated[int, typer.Option(help="Input size.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    steps: Annotated[int, typer.Option(help="Timed steps per repeat.")] = 10,
+    repeats: Annotated[int, typer.Option(help="Interleaved repeats.")] = 2,
+) -> None:
+    """Training images/s: naive file pipeline vs ours vs in-memory tensors (the ceiling)."""
+    from pokedex.benchmarks.training import format_table, run
+
+    results = run(
+        processed, raw, arch=arch, size=size, batch_size=batch_size, steps=steps, repeats=repeats
+    )
+    typer.echo(format_table(results))

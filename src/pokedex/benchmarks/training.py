@@ -102,11 +102,18 @@ def run(
     dm = PackedDataModule(processed, PreprocessSpec(size=size), batch_size=batch_size)
     dm.setup("fit")
     augment = BatchAugment(size, IMAGENET_MEAN, IMAGENET_STD)
-    manifest = np.genfromtxt(processed / "manifest.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    manifest = np.genfromtxt(
+        processed / "manifest.csv", delimiter=",", names=True, dtype=None, encoding="utf-8"
+    )
     train = manifest[manifest["split"] == "train"]
     root = _dataset_root(raw)
     files = [root / p for p in train["path"]]
-    naive = DataLoader(FileDataset(files, list(train["label"]), size), batch_size=batch_size, shuffle=True, drop_last=True)
+    naive = DataLoader(
+        FileDataset(files, list(train["label"]), size),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+    )
 
     def ours():
         for x, y in dm.train_dataloader():
@@ -136,7 +143,10 @@ def _dataset_root(raw: Path) -> Path:
 def format_table(results: list[PipelineResult]) -> str:
     """A markdown table with ratios against the naive pipeline and the ceiling."""
     by = {r.name: r for r in results}
-    rows = ["| pipeline | img/s (best) | img/s (median) | × naive | / ceiling |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| pipeline | img/s (best) | img/s (median) | × naive | / ceiling |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         rows.append(
             f"| {r.name} | {r.best:.1f} | {r.median:.1f} | {r.best / by['naive'].best:.2f} | "

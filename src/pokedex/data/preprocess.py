@@ -54,7 +54,7 @@ def to_rgba(image: Image.Image) -> Image.Image:
         # 16/32-bit grey: scale to 8 bits rather than clipping everything to white
         arr = np.asarray(image, dtype=np.float64)
         peak = max(float(arr.max()), 1.0)
-        image = Image.fromarray((arr * (255.0 / peak)).astype(np.uint8), mode="L")
+        image = Image.fromarray(np.rint(arr * (255.0 / peak)).astype(np.uint8), mode="L")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("PA")
     return image.convert("RGBA")
@@ -87,7 +87,10 @@ def resize_rgba(batch: np.ndarray, size: int) -> np.ndarray:
 
 
 def flatten(batch: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
-    """Composite ``(N, H, W, 4)`` uint8 RGBA onto a solid background: ``(N, H, W, 3)`` float32 in [0, 1]."""
+    """Composite ``(N, H, W, 4)`` uint8 RGBA onto a solid background.
+
+    Returns ``(N, H, W, 3)`` float32 in [0, 1].
+    """
     rgb = batch[..., :3].astype(np.float32) / 255.0
     alpha = batch[..., 3:4].astype(np.float32) / 255.0
     bg = np.asarray(background, dtype=np.float32) / 255.0
@@ -118,7 +121,11 @@ def image_to_input(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
 
 def decode(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
     """Decode image bytes with a pixel cap checked from the header, before pixels are read."""
-    image = Image.open(io.BytesIO(data))
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        # Pillow's own (higher) cap fires inside open(): callers expect the same ValueError
+        raise ValueError(f"image is over the limit of {max_pixels:,} pixels: {exc}") from exc
     w, h = image.size
     if w * h > max_pixels:
         raise ValueError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")

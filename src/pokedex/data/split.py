@@ -24,6 +24,11 @@ def split_sizes(n: int, val: float, test: float) -> tuple[int, int, int]:
     """
     n_val = max(1, round(n * val)) if n >= 3 else 0
     n_test = max(1, round(n * test)) if n >= 4 else 0
+    while n_val + n_test >= n:  # large fractions: trim the larger held-out part, keep one train
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
     return n - n_val - n_test, n_val, n_test
 
 
@@ -101,7 +106,7 @@ def cross_split_similar(
         idx = np.asarray(members)
         dist = hamming(hashes[idx])
         is_train = np.array([splits[i] == "train" for i in idx])
-        for row, i in enumerate(idx):
+        for row in range(len(idx)):
             if not is_train[row] and (dist[row][is_train] <= max_distance).any():
                 count += 1
     return count

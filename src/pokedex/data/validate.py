@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pokedex.data.preprocess import CANVAS, fit_square
+from pokedex.data.preprocess import CANVAS, fit_square, to_rgba
 
 # File extension -> the Pillow format it must actually contain.
 FORMATS = {".webp": "WEBP", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -77,7 +77,8 @@ def check_image(root: Path, rel: str) -> ImageCheck:
     except Exception as exc:  # any decoder failure means the file is unusable
         return bad(f"cannot decode: {type(exc).__name__}: {exc}")
     has_alpha = mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
-    canvas = fit_square(image.convert("RGBA"), CANVAS)
+    # to_rgba applies the EXIF orientation, exactly as serving's image_to_input does
+    canvas = fit_square(to_rgba(image), CANVAS)
     return ImageCheck(
         path=rel,
         sha256=digest,
