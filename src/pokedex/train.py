@@ -173,11 +173,24 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
 
     if cfg.logger.kind == "mlflow":
         provenance["mlflow_run_id"] = logger.run_id
+    _plot_curves(cfg, logger, run_dir)
     bundle = _write_run_bundle(cfg, run_dir, module, dm, spec, metrics, provenance, config_yaml)
     if hasattr(logger, "experiment") and cfg.logger.kind == "mlflow":
         logger.experiment.log_artifacts(logger.run_id, str(bundle.path), artifact_path="bundle")
     log.info("run finished: %s", {k: round(v, 4) for k, v in metrics.items()})
     return TrainResult(run_dir=run_dir, metrics=metrics, bundle=bundle, best_score=best_score)
+
+
+def _plot_curves(cfg: DictConfig, logger: Any, run_dir: Path) -> None:
+    from pokedex.curves import csv_history, mlflow_history, plot_history
+
+    if cfg.logger.kind == "mlflow":
+        history = mlflow_history(cfg.logger.tracking_uri, logger.run_id)
+    elif (run_dir / "metrics.csv").is_file():
+        history = csv_history(run_dir / "metrics.csv")
+    else:
+        return
+    plot_history(history, run_dir / "learning_curves.png", title=f"{cfg.name} {run_dir.name}")
 
 
 def _write_run_bundle(
