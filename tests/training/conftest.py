@@ -21,3 +21,12 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smoke_overrides(processed: Path, out: Path, *extra: str) -> list[str]:
     """The smoke preset pointed at the test data and a private output folder."""
     return ["experiment=smoke", f"data.root={processed}", f"output_dir={out}", *extra]
+
+
+@pytest.fixture(scope="session")
+def smoke_bundle(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle trained by the smoke preset on the synthetic data."""
+    from pokedex.train import compose_config, train
+
+    out = tmp_path_factory.mktemp("smoke-run")
+    return train(compose_config(smoke_overrides(processed, out))).bundle.path
