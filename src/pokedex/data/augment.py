@@ -23,7 +23,8 @@ class AugmentConfig:
     shift: float = 0.15  # max translation, fraction of the canvas
     rotate: float = 15.0  # max rotation, degrees
     flip: float = 0.5
-    background_solid: float = 0.3  # the rest of the mass goes to gradients and textures
+    background_white: float = 0.15  # the evaluation background, kept in the training mix
+    background_solid: float = 0.3  # random colours; the rest goes to gradients and textures
     background_gradient: float = 0.3
     brightness: float = 0.3
     contrast: float = 0.3
@@ -93,8 +94,11 @@ class BatchAugment(nn.Module):
         """``(N, 3, size, size)``: solid colours, linear gradients or smooth colour noise."""
         s, c = self.size, self.cfg
         pick = torch.rand(n, device=dev)
-        p1, p2 = c.background_solid, c.background_solid + c.background_gradient
-        out = torch.rand(n, 3, 1, 1, device=dev).expand(n, 3, s, s).clone()  # solid
+        p1 = c.background_white + c.background_solid
+        p2 = p1 + c.background_gradient
+        colour = torch.rand(n, 3, 1, 1, device=dev)
+        colour[pick < c.background_white] = 1.0
+        out = colour.expand(n, 3, s, s).clone()  # solid
         grad = ((pick >= p1) & (pick < p2)).nonzero().flatten()
         if len(grad):  # between two random colours along a random direction
             k = len(grad)
