@@ -9,7 +9,7 @@ export POKEDEX_DATA_SOURCE ?= kaggle://noodulz/pokemon-dataset-1000
 export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-all lint format data report train train-smoke clean
+.PHONY: setup test test-slow test-all lint format data report train train-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ setup: $(STAMP) ## create .venv with the package and its dev tools
 
 test: setup ## the whole default test suite (fast; what CI runs)
 	$(BIN)/pytest -m "not slow" --cov --cov-report=term --cov-report=xml
+
+test-slow: setup ## only the slow tests (full dataset, long runs)
+	$(BIN)/pytest -m slow
 
 test-all: setup ## every test, the slow ones included
 	$(BIN)/pytest --cov --cov-report=term
