@@ -205,3 +205,75 @@ def bench_training(
         processed, raw, arch=arch, size=size, batch_size=batch_size, steps=steps, repeats=repeats
     )
     typer.echo(format_table(results))
+
+
+@app.command("export")
+@clean_errors
+def export_cmd(
+    model: Annotated[str, typer.Option(help="Bundle folder or models:/pokedex@alias.")],
+    processed: Annotated[
+        Path | None, typer.Option(help="Processed data: calibration and parity images.")
+    ] = None,
+    calibration_images: Annotated[int, typer.Option(help="INT8 calibration images.")] = 256,
+    parity_images: Annotated[int, typer.Option(help="Test images for the parity checks.")] = 512,
+    fp32_tolerance: Annotated[float, typer.Option(help="Max |Δlogit| ONNX vs PyTorch.")] = 1e-3,
+    int8_min_agreement: Annotated[
+        float, typer.Option(help="Min top-1 agreement INT8 vs PyTorch.")
+    ] = 0.98,
+    seed: Annotated[int, typer.Option(help="Image sampling seed.")] = 0,
+) -> None:
+    """Add ONNX fp32 and INT8 (static QDQ) variants to a bundle, checked against PyTorch."""
+    from pokedex.export import export
+    from pokedex.predict import resolve_model
+
+    report = export(
+        resolve_model(model).path,
+        processed=processed,
+        calibration_images=calibration_images,
+        parity_images=parity_images,
+        fp32_tolerance=fp32_tolerance,
+        int8_min_agreement=int8_min_agreement,
+        seed=seed,
+    )
+    typer.echo(json.dumps(report.to_dict(), indent=2))
+
+
+@bench_app.command("inference")
+@clean_errors
+def bench_inference(
+    model: Annotated[str | None, typer.Option(help="Bundle folder (default: the release).")] = None,
+    processed: Annotated[Path, typer.Option(help="Processed data (test split).")] = Path(
+        "data/processed"
+    ),
+    repeats: Annotated[int, typer.Option(help="Timing repeats.")] = 3,
+    images: Annotated[int | None, typer.Option(help="Test images for top-1 (default all).")] = None,
+    batch1_iters: Annotated[int, typer.Option(help="Batch-1 timing iterations.")] = 100,
+    batch32_iters: Annotated[int, typer.Option(help="Batch-32 timing iterations.")] = 10,
+    budget_s: Annotated[float, typer.Option(help="Time cap per measurement.")] = 5.0,
+    bf16_images: Annotated[int, typer.Option(help="Images for the (slow) bf16 top-1.")] = 256,
+    threads: Annotated[int, typer.Option(help="Threads per backend.")] = 2,
+    prune_amount: Annotated[float, typer.Option(help="Fraction of channels pruned.")] = 0.3,
+    prune_steps: Annotated[int, typer.Option(help="Fine-tune steps after pruning.")] = 100,
+    unstructured: Annotated[bool, typer.Option(help="Unstructured instead of channels.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Eager fp32/bf16, torch.compile, ONNX Runtime fp32/INT8, OpenVINO and a pruned model."""
+    from pokedex.benchmarks.inference import format_table, run
+    from pokedex.predict import resolve_model
+
+    rows = run(
+        resolve_model(model).path,
+        processed,
+        repeats=repeats,
+        images=images,
+        batch1_iters=batch1_iters,
+        batch32_iters=batch32_iters,
+        budget_s=budget_s,
+        bf16_images=bf16_images,
+        threads=threads,
+        prune_amount=prune_amount,
+        prune_steps=prune_steps,
+        prune_structured=not unstructured,
+        seed=seed,
+    )
+    typer.echo(format_table(rows))
