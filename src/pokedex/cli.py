@@ -277,3 +277,21 @@ def bench_inference(
         seed=seed,
     )
     typer.echo(format_table(rows))
+
+
+@app.command("serve")
+@clean_errors
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
+    ] = None,
+    variant: Annotated[str | None, typer.Option(help="fp32 or int8 ONNX variant.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning...")] = None,
+) -> None:
+    """The HTTP API (FastAPI + ONNX Runtime with dynamic batching) under uvicorn."""
+    from pokedex.serving.server import serve
+
+    serve(host, port, model, variant=variant, log_level=log_level)

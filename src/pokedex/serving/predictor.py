@@ -38,13 +38,17 @@ class Outputs:
     probabilities: np.ndarray  # (N, C) calibrated species probabilities
     type_probabilities: np.ndarray  # (N, 18) independent sigmoid scores
     features: np.ndarray  # (N, D) penultimate embedding (drift monitoring)
-    energy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) -logsumexp: open-set score
+    energy: np.ndarray = field(
+        default_factory=lambda: np.zeros(0)
+    )  # (N,) -logsumexp: open-set score
 
 
 class OnnxPredictor:
     """An ONNX Runtime session over one bundle variant; thread-safe ``run`` on batches."""
 
-    def __init__(self, bundle: Bundle | str | Path, variant: str = "fp32", threads: int = 0) -> None:
+    def __init__(
+        self, bundle: Bundle | str | Path, variant: str = "fp32", threads: int = 0
+    ) -> None:
         import onnxruntime as ort
 
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
@@ -66,7 +70,7 @@ class OnnxPredictor:
         self.spec = self.bundle.preprocess
 
     def preprocess(self, data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
-        """Image bytes -> ``(3, H, W)`` float32 model input (raises ValueError/OSError on bad input)."""
+        """Image bytes -> ``(3, H, W)`` float32 input; ValueError/OSError on bad input."""
         return self.preprocess_image(decode(data, max_pixels=max_pixels))
 
     def preprocess_image(self, image: Image.Image) -> np.ndarray:
@@ -87,7 +91,11 @@ class OnnxPredictor:
 
     def info(self) -> dict[str, Any]:
         """Name, version and variant of the served model."""
-        return {"name": self.bundle.name, "variant": self.variant, "classes": len(self.bundle.classes)}
+        return {
+            "name": self.bundle.name,
+            "variant": self.variant,
+            "classes": len(self.bundle.classes),
+        }
 
 
 def _logsumexp(x: np.ndarray) -> np.ndarray:

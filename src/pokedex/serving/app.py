@@ -1,0 +1,110 @@
+"""The app factory: assembles settings, lifespan, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from pokedex import __version__
+from pokedex.serving.batching import MicroBatcher
+from pokedex.serving.errors import install_handlers
+from pokedex.serving.metrics import Metrics
+from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from pokedex.serving.model import load_model
+from pokedex.serving.predlog import PredictionLog
+from pokedex.serving.routes import admin, health, metrics, model, predict, species, types
+from pokedex.serving.settings import Settings
+from pokedex.serving.state import ServingState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A FastAPI app serving the model ``settings.model`` (settings from the env by default)."""
+    settings = settings or Settings()
+    app_metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await _start(settings, app_metrics)
+        app.state.serving = state
+        try:
+            yield
+        finally:
+            await _stop(state)
+
+    app = FastAPI(
+        title="Pokédex API",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_upload_bytes,
+        per_path={predict.BATCH_PATH: settings.max_batch_upload_bytes},
+    )
+    # added last, so outermost: it sees every answer, 413s included
+    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(predict.build_router(settings))
+    app.include_router(species.router)
+    app.include_router(types.router)
+    app.include_router(model.router)
+    if settings.admin_token is not None:
+        app.include_router(admin.router)
+    return app
+
+
+async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
+    """Start the workers, then load the model; a failed load leaves the API up but not ready."""
+    batcher = MicroBatcher(
+        app_metrics, settings.max_batch_size, settings.max_wait_ms, settings.max_queue
+    )
+    batcher.start()
+    pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="pokedex-decode")
+    predlog = None
+    if settings.prediction_log_url:
+
+        def count_drop(reason: str, n: int) -> None:
+            app_metrics.log_dropped.labels(reason=reason).inc(n)
+
+        predlog = PredictionLog(
+            settings.prediction_log_url, max_queue=settings.prediction_log_queue, on_drop=count_drop
+        )
+        predlog.start()
+    state = ServingState(settings, app_metrics, batcher, pool, predlog)
+    try:
+        loaded = await asyncio.to_thread(
+            load_model, settings.model, settings.variant, settings.threads
+        )
+    except Exception as exc:
+        state.load_error = f"cannot load model {settings.model!r}: {exc}"
+        log.error("%s; /readyz answers 503 until an admin reload succeeds", state.load_error)
+    else:
+        state.set_model(loaded)
+    return state
+
+
+async def _stop(state: ServingState) -> None:
+    """Finish queued predictions, then flush the prediction log (nothing acknowledged is lost)."""
+    await state.batcher.stop()
+    state.preprocess_pool.shutdown(wait=True)
+    if state.predlog is not None:
+        await asyncio.to_thread(state.predlog.close)
+    log.info("stopped: queues drained")

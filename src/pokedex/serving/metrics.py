@@ -1,0 +1,99 @@
+"""Prometheus metrics of one app, on its own registry (so apps in one process never collide).
+
+Names follow ``pokedex_<thing>_<unit>``; labels are low-cardinality: route templates, never
+paths; species names come from the model's class list and are capped at 1,000 values.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+MAX_SPECIES_LABELS = 1000
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH = (1, 2, 4, 8, 16, 32, 64, 128)
+_CONFIDENCE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class Metrics:
+    """Every metric the API exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        http = ["route", "method", "status"]
+        self.requests = Counter("pokedex_http_requests", "HTTP requests.", http, registry=r)
+        self.request_latency = Histogram(
+            "pokedex_http_request_duration_seconds",
+            "HTTP request latency.",
+            http,
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.inference_latency = Histogram(
+            "pokedex_inference_duration_seconds",
+            "Model run time per batch.",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "pokedex_batch_size_images", "Images per model run.", buckets=_BATCH, registry=r
+        )
+        self.queue_depth = Gauge(
+            "pokedex_queue_depth_images", "Images waiting for the model.", registry=r
+        )
+        self.confidence = Histogram(
+            "pokedex_prediction_confidence_ratio",
+            "Top-1 probability.",
+            buckets=_CONFIDENCE,
+            registry=r,
+        )
+        self.species = Counter(
+            "pokedex_predictions_by_species",
+            "Predictions by top-1 species.",
+            ["species"],
+            registry=r,
+        )
+        self.types = Counter(
+            "pokedex_predictions_by_type",
+            "Predictions by type of the top-1 species.",
+            ["type"],
+            registry=r,
+        )
+        self.unknown = Counter(
+            "pokedex_predictions_unknown", "Predictions flagged as no known species.", registry=r
+        )
+        self.model_info = Info("pokedex_model", "The model being served.", registry=r)
+        self.reloads = Counter(
+            "pokedex_model_reloads", "Admin model reloads by result.", ["result"], registry=r
+        )
+        self.log_dropped = Counter(
+            "pokedex_prediction_log_dropped",
+            "Prediction-log rows lost, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self._species_seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def observe_prediction(
+        self, species: str, probability: float, types: Sequence[str], known: bool
+    ) -> None:
+        """Count one prediction by species, type, confidence and open-set flag."""
+        with self._lock:
+            if species not in self._species_seen and len(self._species_seen) >= MAX_SPECIES_LABELS:
+                species = "other"
+            else:
+                self._species_seen.add(species)
+        self.species.labels(species=species).inc()
+        for t in types:
+            self.types.labels(type=t).inc()
+        self.confidence.observe(probability)
+        if not known:
+            self.unknown.inc()
+
+    def set_model(self, name: str, version: str, variant: str) -> None:
+        """Publish which model is being served."""
+        self.model_info.info({"name": name, "version": version, "variant": variant})

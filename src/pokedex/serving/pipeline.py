@@ -1,0 +1,127 @@
+"""One prediction request, start to end: decode (thread pool) -> batch -> describe -> log.
+
+Handlers call :func:`predict_uploads` and only format its result. Bad items come back as
+:class:`ApiError` values (not raised), so a batch can answer per item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from pokedex.serving.batching import BatcherClosedError, QueueFullError, Row
+from pokedex.serving.errors import ApiError
+from pokedex.serving.images import Prepared, prepare
+from pokedex.serving.model import ServedModel
+from pokedex.serving.schemas import Prediction
+from pokedex.serving.state import ServingState
+
+_EMBEDDING_HEAD = 8
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file's bytes (already size-checked by the body limit)."""
+
+    data: bytes
+    filename: str | None = None
+
+
+async def predict_uploads(
+    state: ServingState, model: ServedModel, uploads: list[Upload], top_k: int, request_id: str
+) -> list[Prediction | ApiError]:
+    """Predictions for ``uploads`` in order; an item that cannot be read is its ApiError.
+
+    Raises ApiError 503 when the server is overloaded or shutting down, 504 past the timeout.
+    """
+    start = time.perf_counter()
+    settings = state.settings
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(settings.request_timeout_s):
+            with state.batcher.incoming(len(uploads)):
+                prepared = await asyncio.gather(
+                    *(
+                        loop.run_in_executor(
+                            state.preprocess_pool, _prepare, up.data, model, settings.max_pixels
+                        )
+                        for up in uploads
+                    )
+                )
+                good = [(i, p) for i, p in enumerate(prepared) if isinstance(p, Prepared)]
+                try:
+                    futures = state.batcher.submit(model.predictor, [p.x for _, p in good])
+                except QueueFullError as exc:
+                    raise ApiError(
+                        503, "server overloaded: try again shortly", {"Retry-After": "1"}
+                    ) from exc
+                except BatcherClosedError as exc:
+                    raise ApiError(503, "server shutting down", {"Retry-After": "5"}) from exc
+            rows = await asyncio.gather(*futures)
+    except TimeoutError as exc:
+        raise ApiError(
+            504, f"prediction took longer than {settings.request_timeout_s:g} s"
+        ) from exc
+    latency_ms = (time.perf_counter() - start) * 1000.0
+    predictions: dict[int, Prediction] = {}
+    for (i, item), row in zip(good, rows, strict=True):
+        prediction = predictions[i] = model.describe(row, top_k)
+        top1 = prediction.species[0]
+        state.metrics.observe_prediction(
+            top1.name, top1.probability, prediction.types, prediction.known
+        )
+        if state.predlog is not None:
+            image = uploads[i].data if settings.log_images else None
+            state.predlog.record(
+                _log_row(request_id, model, prediction, row, item, latency_ms, image)
+            )
+    return [p if isinstance(p, ApiError) else predictions[i] for i, p in enumerate(prepared)]
+
+
+def _prepare(data: bytes, model: ServedModel, max_pixels: int) -> Prepared | ApiError:
+    """Runs in the preprocessing pool; returns the error instead of raising (per-item results)."""
+    try:
+        return prepare(data, model.predictor, max_pixels)
+    except ApiError as exc:
+        return exc
+
+
+def _log_row(
+    request_id: str,
+    model: ServedModel,
+    prediction: Prediction,
+    row: Row,
+    item: Prepared,
+    latency_ms: float,
+    image: bytes | None,
+) -> dict[str, Any]:
+    ref = model.ref
+    features = row.features.astype(np.float64)  # (D,)
+    return {
+        "id": uuid.uuid4(),
+        "request_id": request_id,
+        "ts": datetime.now(UTC),
+        "model_name": ref.name,
+        "model_version": ref.version,
+        "variant": ref.variant,
+        "top1": prediction.species[0].name,
+        "probability": prediction.species[0].probability,
+        "known": prediction.known,
+        "energy": row.energy,
+        "latency_ms": latency_ms,
+        "width": item.stats.width,
+        "height": item.stats.height,
+        "brightness": item.stats.brightness,
+        "contrast": item.stats.contrast,
+        "alpha_coverage": item.stats.alpha_coverage,
+        "embedding_norm": float(np.linalg.norm(features)),
+        "embedding_mean": float(features.mean()) if features.size else 0.0,
+        "embedding_head": [round(float(v), 6) for v in features[:_EMBEDDING_HEAD]],
+        "image": image,
+    }

@@ -1,0 +1,168 @@
+"""The prediction log: one row per prediction, written off the request path.
+
+Requests put rows on a bounded in-memory queue and return at once; one background thread
+inserts them in batches through SQLAlchemy (SQLite by default, any SQLAlchemy URL such as
+PostgreSQL). A slow or failing database never slows a prediction: when the queue is full the
+row is dropped and counted. A clean shutdown flushes the queue, so every acknowledged
+prediction is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    create_engine,
+    event,
+    insert,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Uuid, primary_key=True),  # one per prediction; a retried insert cannot duplicate
+    Column("request_id", String(128), nullable=False, index=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("model_name", String(128), nullable=False),
+    Column("model_version", String(128), nullable=False),
+    Column("variant", String(16), nullable=False),
+    Column("top1", String(128), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("known", Boolean, nullable=False),
+    Column("energy", Float),
+    Column("latency_ms", Float, nullable=False),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("brightness", Float),
+    Column("contrast", Float),
+    Column("alpha_coverage", Float),
+    Column("embedding_norm", Float),
+    Column("embedding_mean", Float),
+    Column("embedding_head", JSON),  # the first 8 dimensions, enough to spot a shifted embedding
+    Column("image", LargeBinary),  # only when settings.log_images is on
+)
+
+_STOP: Any = object()
+_RETRIES = 3
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and write-locking transactions."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's BEGIN
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # take the write lock up front, so busy_timeout applies instead of SQLITE_BUSY
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class PredictionLog:
+    """Bounded queue + one writer thread + batched inserts."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 256,
+        on_drop: Callable[[str, int], None] = lambda reason, n: None,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self.url = url
+        self.retry_delay = retry_delay
+        self.batch_size = batch_size
+        self.on_drop = on_drop
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=max_queue)
+        self._engine: Engine | None = None
+        self._table_ready = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread (it creates the table on its first write)."""
+        self._engine = make_engine(self.url)  # a malformed URL fails here, at start-up
+        self._thread = threading.Thread(target=self._loop, name="pokedex-predlog", daemon=True)
+        self._thread.start()
+
+    def record(self, row: dict[str, Any]) -> bool:
+        """Queue one row without blocking; False (and a counted drop) when the queue is full."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.on_drop("queue_full", 1)
+            return False
+        return True
+
+    def close(self, timeout: float = 20.0) -> None:
+        """Write everything queued, then stop the thread and release the database."""
+        if self._thread is not None:
+            self._queue.put(_STOP, timeout=timeout)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("prediction log did not flush within %.0f s", timeout)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            rows = [self._queue.get()]
+            while len(rows) < self.batch_size:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if any(row is _STOP for row in rows):
+                stopping = True
+                rows = [row for row in rows if row is not _STOP]
+            if rows:
+                self._write(rows)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        assert self._engine is not None
+        for attempt in range(_RETRIES):
+            try:
+                if not self._table_ready:
+                    # here, not in start(): a database that is down at boot must not stop the API
+                    metadata.create_all(self._engine)
+                    self._table_ready = True
+                with self._engine.begin() as conn:
+                    conn.execute(insert(predictions), rows)
+                return
+            except SQLAlchemyError as exc:
+                log.warning("prediction log insert failed (attempt %d): %s", attempt + 1, exc)
+                time.sleep(self.retry_delay * 2**attempt)
+        self.on_drop("db_error", len(rows))

@@ -1,0 +1,148 @@
+"""Response and request bodies of the HTTP API: the single source of truth for its JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer."""
+
+    detail: str
+
+
+class SpeciesScore(BaseModel):
+    """One of the top-k species."""
+
+    name: str
+    display_name: str
+    national_number: int | None
+    probability: float = Field(ge=0, le=1)
+
+
+class Weakness(BaseModel):
+    """An attack type that hits for more than x1, with the combined multiplier (dual types)."""
+
+    type: str
+    multiplier: float
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str
+    version: str
+    variant: str
+
+
+class Prediction(BaseModel):
+    """What the Pokédex says about one image."""
+
+    species: list[SpeciesScore]
+    known: bool = Field(description="false when the image is probably none of the known species")
+    types: list[str]
+    stats: dict[str, int] | None
+    weaknesses: list[Weakness]
+
+
+class PredictResponse(Prediction):
+    """``POST /v1/predict``."""
+
+    request_id: str
+    model: ModelRef
+    latency_ms: float
+
+
+class ItemError(BaseModel):
+    """Why one item of a batch has no prediction."""
+
+    status: int
+    detail: str
+
+
+class BatchItem(BaseModel):
+    """One file of a batch, in request order: a prediction or an error."""
+
+    index: int
+    filename: str | None = None
+    prediction: Prediction | None = None
+    error: ItemError | None = None
+
+
+class BatchResponse(BaseModel):
+    """``POST /v1/predict/batch``."""
+
+    request_id: str
+    model: ModelRef
+    items: list[BatchItem]
+    latency_ms: float
+
+
+class SpeciesInfo(BaseModel):
+    """``GET /v1/species/{name}``."""
+
+    name: str
+    display_name: str
+    national_number: int
+    generation: int
+    types: list[str]
+    stats: dict[str, int]
+    description: str | None = None
+    weaknesses: list[Weakness]
+
+
+class TypeMatchups(BaseModel):
+    """``GET /v1/types/{type}``: buckets ``x2``, ``x0.5`` and ``x0`` for attack and defense."""
+
+    type: str
+    attack: dict[str, list[str]] = Field(description="defending types this type hits")
+    defense: dict[str, list[str]] = Field(description="attack types that hit this type")
+
+
+class OpenSetInfo(BaseModel):
+    """How "known" is decided: a score and its threshold."""
+
+    score: Literal["max_probability", "energy"]
+    threshold: float
+
+
+class ModelInfo(ModelRef):
+    """``GET /v1/model``."""
+
+    num_classes: int
+    input_size: int
+    open_set: OpenSetInfo | None
+    metrics: dict[str, float]
+    loaded_at: datetime
+
+
+class Health(BaseModel):
+    """``GET /healthz``."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``: 200 when a model serves, 503 with the reason otherwise."""
+
+    status: Literal["ready", "unavailable"]
+    model: ModelRef | None = None
+    detail: str | None = None
+
+
+class ReloadRequest(BaseModel):
+    """``POST /v1/admin/reload``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=1024, description="bundle folder or models:/ URI")
+
+
+class ReloadResponse(BaseModel):
+    """The model before and after a successful reload."""
+
+    previous: ModelRef | None
+    current: ModelRef

@@ -1,0 +1,50 @@
+"""Serving settings: every knob of the API, read from ``POKEDEX_*`` environment variables.
+
+A mistyped keyword fails at start-up (``extra="forbid"``); defaults work with nothing set.
+Limits follow RELIABILITY.md section 5.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Configuration of one API process (env prefix ``POKEDEX_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="POKEDEX_", extra="forbid")
+
+    # the model: a bundle folder or a registry URI such as models:/pokedex@production
+    model: str = "models/release"
+    variant: Literal["fp32", "int8"] = "fp32"
+    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
+
+    # dynamic micro-batching
+    max_batch_size: int = Field(32, ge=1, le=512)
+    max_wait_ms: float = Field(5.0, ge=0, le=1000)
+    max_queue: int = Field(256, ge=1)
+    preprocess_threads: int = Field(2, ge=1, le=64)
+    request_timeout_s: float = Field(30.0, gt=0)
+
+    # input limits
+    max_upload_bytes: int = Field(10 * MB, ge=1)
+    max_batch_upload_bytes: int = Field(50 * MB, ge=1)
+    max_batch_files: int = Field(64, ge=1, le=1000)
+    max_pixels: int = Field(25_000_000, ge=1)
+
+    # prediction log; an empty URL turns it off
+    prediction_log_url: str = "sqlite:///predictions.db"
+    prediction_log_queue: int = Field(10_000, ge=1)
+    log_images: bool = False
+
+    # admin reload: the route exists only when a token is set
+    admin_token: SecretStr | None = None
+    model_roots: list[str] = Field(default_factory=lambda: ["models"])
+
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "info"

@@ -1,0 +1,64 @@
+"""What one app holds while it runs, and the typed dependencies handlers read it through."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pokedex.serving.batching import MicroBatcher
+from pokedex.serving.errors import ApiError
+from pokedex.serving.metrics import Metrics
+from pokedex.serving.model import ServedModel
+from pokedex.serving.predlog import PredictionLog
+from pokedex.serving.settings import Settings
+
+
+@dataclass
+class ServingState:
+    """The app's model, batcher, thread pool, prediction log and metrics."""
+
+    settings: Settings
+    metrics: Metrics
+    batcher: MicroBatcher
+    preprocess_pool: ThreadPoolExecutor
+    predlog: PredictionLog | None = None
+    model: ServedModel | None = None  # replaced whole on reload: readers never see half a model
+    load_error: str | None = "the model is loading"
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def set_model(self, model: ServedModel) -> None:
+        """Serve ``model`` from now on (in-flight requests finish on the one they started with)."""
+        self.model = model
+        self.load_error = None
+        ref = model.ref
+        self.metrics.set_model(ref.name, ref.version, ref.variant)
+
+
+def get_state(request: Request) -> ServingState:
+    """The state of the app serving this request (503 if its lifespan has not started it)."""
+    state: ServingState | None = getattr(request.app.state, "serving", None)
+    if state is None:
+        raise ApiError(503, "the server is starting", {"Retry-After": "5"})
+    return state
+
+
+def get_model(state: Annotated[ServingState, Depends(get_state)]) -> ServedModel:
+    """The model serving now; 503 with the reason when none is loaded."""
+    if state.model is None:
+        raise ApiError(503, f"model not ready: {state.load_error}", {"Retry-After": "5"})
+    return state.model
+
+
+def get_request_id(request: Request) -> str:
+    """The id the request middleware gave this request."""
+    rid: str = request.scope.get("state", {}).get("request_id", "")
+    return rid
+
+
+StateDep = Annotated[ServingState, Depends(get_state)]
+RequestIdDep = Annotated[str, Depends(get_request_id)]
+ModelDep = Annotated[ServedModel, Depends(get_model)]
