@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L  # noqa: N812 (the Lightning convention)
+import lightning as L
 import numpy as np
 import torch
 

@@ -1,0 +1,82 @@
+"""Running the reference PyTorch network over packed canvases, and reading a split for it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.data.split import SPLITS
+from pokedex.errors import PokedexError
+
+log = logging.getLogger(__name__)
+
+PREPARE_HINT = "run `pokedex data prepare` first"
+
+
+@dataclass
+class NetOutputs:
+    """What the network says about a set of images."""
+
+    species: np.ndarray  # (N, C) logits
+    types: np.ndarray  # (N, T) logits
+    features: np.ndarray | None  # (N, D) penultimate features, when asked for
+
+
+@torch.no_grad()
+def run_net(
+    net: Any,
+    canvases: np.ndarray,
+    spec: PreprocessSpec,
+    *,
+    features: bool = False,
+    batch_size: int = 256,
+) -> NetOutputs:
+    """Run a :class:`PokedexNet` over RGBA canvases ``(N, S, S, 4)``, preprocessing batch by batch
+    so a memory-mapped split is never expanded to float32 all at once."""
+    net.eval()
+    species, types, feats = [], [], []
+    for i in range(0, len(canvases), batch_size):
+        x = torch.from_numpy(canvases_to_input(np.asarray(canvases[i : i + batch_size]), spec))
+        f = net.features(x.contiguous(memory_format=torch.channels_last))  # (B, D)
+        # the heads on the features are forward() in eval mode (dropout is off)
+        species.append(net.species_head(f).float().numpy())
+        types.append(net.types_head(f).float().numpy())
+        if features:
+            feats.append(f.float().numpy())
+    return NetOutputs(
+        species=np.concatenate(species),
+        types=np.concatenate(types),
+        features=np.concatenate(feats) if features else None,
+    )
+
+
+def load_split(processed: Path, split: str, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases ``(N, 128, 128, 4)`` and labels ``(N,)`` in the model's class order; images of
+    species the model was not trained on (e.g. a ``max_classes`` run) are left out."""
+    if split not in SPLITS:
+        raise PokedexError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    needed = ["classes.json", f"{split}_images.npy", f"{split}_labels.npy"]
+    missing = [name for name in needed if not (processed / name).is_file()]
+    if missing:
+        raise PokedexError(f"{processed} lacks {', '.join(missing)}: {PREPARE_HINT}")
+    data_classes = json.loads((processed / "classes.json").read_text())
+    index = {name: i for i, name in enumerate(classes)}
+    to_model = np.array([index.get(name, -1) for name in data_classes])  # data label -> model label
+    images = np.load(processed / f"{split}_images.npy", mmap_mode="r")
+    labels = to_model[np.load(processed / f"{split}_labels.npy").astype(np.int64)]
+    keep = labels >= 0
+    if not keep.any():
+        raise PokedexError(f"no {split} image in {processed} is of a species the model knows")
+    if not keep.all():
+        log.info(
+            "%s: %d images of species the model does not know are left out", split, (~keep).sum()
+        )
+        images = np.asarray(images[np.flatnonzero(keep)])
+    return images, labels[keep]

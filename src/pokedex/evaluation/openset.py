@@ -1,0 +1,200 @@
+"""Open-set rejection: is this picture one of the known species at all?
+
+A score per image (higher = more like the training species), a threshold chosen so that a
+fixed share of val sprites is accepted, and synthetic non-Pokémon images to measure how many
+unknowns slip through. Numpy + Pillow only, so serving can compute the same score.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pokedex.data.preprocess import CANVAS
+
+SCORES = ("msp", "energy")
+KINDS = ("uniform_noise", "gaussian_noise", "shapes", "gradient", "texture", "background")
+ACCEPT = 0.95  # share of known val sprites the threshold must accept
+
+
+def known_score(logits: np.ndarray, temperature: float, kind: str) -> np.ndarray:
+    """Per-image score ``(N,)`` from species logits ``(N, C)``; accept when score >= threshold.
+
+    ``msp``: the largest calibrated probability, max softmax(z / T).
+    ``energy``: the negative free energy, T * logsumexp(z / T) (Liu et al. 2020).
+    """
+    z = logits.astype(np.float64) / temperature
+    top = z.max(axis=1)
+    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))  # stable logsumexp
+    if kind == "msp":
+        return np.exp(top - lse)
+    if kind == "energy":
+        return temperature * lse
+    raise ValueError(f"unknown open-set score {kind!r}: use one of {SCORES}")
+
+
+def threshold_for(scores: np.ndarray, accept: float = ACCEPT) -> float:
+    """The largest threshold that still accepts at least ``accept`` of ``scores``."""
+    need = max(1, int(np.ceil(accept * len(scores) - 1e-9)))  # 1e-9: 0.95 * 1000 is 950.0000001
+    return float(np.sort(scores)[len(scores) - need])
+
+
+def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
+    """Probability that a known image outscores an unknown one (ties count half)."""
+    ranked = np.sort(unknown)
+    below = np.searchsorted(ranked, known, side="left")
+    ties = np.searchsorted(ranked, known, side="right") - below
+    return float((below + 0.5 * ties).sum() / max(1, len(known) * len(unknown)))
+
+
+def fit_open_set(
+    known_val: np.ndarray,
+    unknown_val: np.ndarray,
+    known_test: np.ndarray,
+    unknown_test: np.ndarray,
+    temperature: float,
+    accept: float = ACCEPT,
+    test_kinds: list[str] | None = None,
+) -> dict[str, Any]:
+    """Choose the score and threshold on val; measure false reject/accept on held-out sets.
+
+    Every argument but ``temperature`` is species logits ``(N, C)``: val sprites, generated
+    unknowns for choosing, test sprites, and other generated unknowns for measuring.
+    """
+    candidates = {}
+    for kind in SCORES:
+        known, unknown = (known_score(x, temperature, kind) for x in (known_val, unknown_val))
+        t = threshold_for(known, accept)
+        candidates[kind] = {
+            "threshold": t,
+            "val_false_accept": float((unknown >= t).mean()),
+            "val_auroc": auroc(known, unknown),
+        }
+    # fewest unknowns accepted on the choosing set; SCORES order breaks ties
+    best = min(SCORES, key=lambda k: candidates[k]["val_false_accept"])
+    t = candidates[best]["threshold"]
+    accepted = known_score(unknown_test, temperature, best) >= t  # (M,) unknowns let through
+    kinds = np.asarray(test_kinds if test_kinds is not None else ["generated"] * len(accepted))
+    return {
+        "score": best,
+        "threshold": t,
+        "false_reject": float((known_score(known_test, temperature, best) < t).mean()),
+        "false_accept": float(accepted.mean()),
+        "accept_target": accept,
+        "n_known": len(known_test),
+        "n_unknown": len(unknown_test),
+        "false_accept_by_kind": {
+            k: float(accepted[kinds == k].mean()) for k in dict.fromkeys(kinds)
+        },
+        "candidates": candidates,
+    }
+
+
+def generate_unknowns(
+    n: int, seed: int = 0, backgrounds: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """``n`` deterministic non-Pokémon canvases ``(n, 128, 128, 4)`` uint8 and their kinds.
+
+    Kinds take turns; ``background`` crops the corners of ``backgrounds`` (photo canvases
+    ``(M, 128, 128, 4)``) and is replaced by ``texture`` when none are given.
+    """
+    kinds = KINDS if backgrounds is not None and len(backgrounds) else KINDS[:-1]
+    out = np.empty((n, CANVAS, CANVAS, 4), dtype=np.uint8)
+    names = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        kind = kinds[i % len(kinds)]
+        if kind == "background":
+            assert backgrounds is not None
+            rgb = _corner_crop(rng, backgrounds[(i // len(kinds)) % len(backgrounds)])
+        else:
+            rgb = _MAKERS[kind](rng)
+        out[i, ..., :3] = rgb[..., :3]
+        out[i, ..., 3] = rgb[..., 3] if rgb.shape[-1] == 4 else 255
+        names.append(kind)
+    return out, names
+
+
+def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in rng.integers(0, 256, 3))
+    return r, g, b
+
+
+def _uniform_noise(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 256, (CANVAS, CANVAS, 3), dtype=np.uint8)
+
+
+def _gaussian_noise(rng: np.random.Generator) -> np.ndarray:
+    mean = rng.uniform(40, 215, 3)
+    noise = rng.normal(mean, rng.uniform(15, 70), (CANVAS, CANVAS, 3))
+    return np.clip(noise, 0, 255).astype(np.uint8)
+
+
+def _shapes(rng: np.random.Generator) -> np.ndarray:
+    # every other image on transparency: a silhouette on the model's own background,
+    # the unknown that looks most like a sprite
+    transparent = bool(rng.integers(0, 2))
+    image = Image.new(
+        "RGBA", (CANVAS, CANVAS), (0, 0, 0, 0) if transparent else (*_colour(rng), 255)
+    )
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(2, 7))):
+        x0, y0 = (int(v) for v in rng.integers(0, CANVAS - 16, 2))
+        x1, y1 = (min(CANVAS - 1, int(v) + 16) for v in rng.integers((x0, y0), CANVAS, 2))
+        fill = (*_colour(rng), 255)
+        shape = int(rng.integers(0, 4))
+        if shape == 0:
+            draw.ellipse((x0, y0, x1, y1), fill=fill)
+        elif shape == 1:
+            draw.rectangle((x0, y0, x1, y1), fill=fill)
+        elif shape == 2:
+            draw.polygon([(x0, y1), (x1, y1), ((x0 + x1) // 2, y0)], fill=fill)
+        else:
+            draw.line((x0, y0, x1, y1), fill=fill, width=int(rng.integers(2, 10)))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _gradient(rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[0:CANVAS, 0:CANVAS] / (CANVAS - 1)  # (H, W) each
+    if rng.integers(0, 2):
+        angle = rng.uniform(0, 2 * np.pi)
+        t = (np.cos(angle) * (xx - 0.5) + np.sin(angle) * (yy - 0.5)) / np.sqrt(0.5) + 0.5
+    else:
+        cx, cy = rng.uniform(0, 1, 2)
+        t = np.hypot(xx - cx, yy - cy) / np.sqrt(2)
+    t = np.clip(t, 0, 1)[..., None]  # (H, W, 1)
+    a, b = np.asarray(_colour(rng)), np.asarray(_colour(rng))
+    return (a * (1 - t) + b * t).astype(np.uint8)
+
+
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    # low-frequency colour noise: a few random colours on a coarse grid, smoothly upsampled
+    grid = int(rng.integers(2, 9))
+    coarse = rng.integers(0, 256, (grid, grid, 3), dtype=np.uint8)
+    image = Image.fromarray(coarse, mode="RGB").resize((CANVAS, CANVAS), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _corner_crop(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
+    # photo canvases are padded with transparency: crop inside the opaque part, at a corner,
+    # where a photo of a figure usually shows background
+    ys, xs = np.nonzero(canvas[..., 3])
+    if len(ys) == 0:
+        return _texture(rng)
+    top, left, bottom, right = ys.min(), xs.min(), ys.max() + 1, xs.max() + 1
+    side = max(8, min(bottom - top, right - left) // 3)
+    y = top if rng.integers(0, 2) else bottom - side
+    x = left if rng.integers(0, 2) else right - side
+    crop = Image.fromarray(np.ascontiguousarray(canvas[y : y + side, x : x + side, :3]), mode="RGB")
+    return np.asarray(crop.resize((CANVAS, CANVAS), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+_MAKERS = {
+    "uniform_noise": _uniform_noise,
+    "gaussian_noise": _gaussian_noise,
+    "shapes": _shapes,
+    "gradient": _gradient,
+    "texture": _texture,
+}

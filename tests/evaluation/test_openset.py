@@ -1,0 +1,100 @@
+"""Open-set scores, threshold choice and the generated non-Pokémon images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pokedex.evaluation.openset import (
+    KINDS,
+    auroc,
+    fit_open_set,
+    generate_unknowns,
+    known_score,
+    threshold_for,
+)
+
+
+def test_scores_follow_their_formulas() -> None:
+    logits = np.array([[2.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    msp = known_score(logits, 2.0, "msp")
+    assert msp[0] == pytest.approx(np.exp(1) / (np.exp(1) + 2))  # softmax of z / T
+    assert msp[1] == pytest.approx(1 / 3)
+    energy = known_score(logits, 2.0, "energy")
+    assert energy[1] == pytest.approx(2.0 * np.log(3 * np.exp(0.5)))  # T * logsumexp(z / T)
+    assert known_score(logits * 1000, 1.0, "energy")[0] == pytest.approx(2000.0)  # no overflow
+    with pytest.raises(ValueError, match="unknown open-set score"):
+        known_score(logits, 1.0, "entropy")
+
+
+def test_threshold_accepts_at_least_the_target_share() -> None:
+    scores = np.random.default_rng(0).random(1000)
+    t = threshold_for(scores, 0.95)
+    assert (scores >= t).mean() >= 0.95
+    assert (scores >= np.nextafter(t, 2.0)).mean() < 0.95  # and no higher threshold would
+
+
+def test_auroc_of_separated_overlapping_and_tied_scores() -> None:
+    assert auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auroc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    assert auroc(np.array([1.0, 3.0]), np.array([2.0])) == 0.5
+    assert auroc(np.array([1.0]), np.array([1.0])) == 0.5
+
+
+def test_fit_picks_the_score_that_lets_fewer_unknowns_through() -> None:
+    rng = np.random.default_rng(0)
+
+    def sprites(n: int) -> np.ndarray:  # confident and large: both scores separate them
+        z = rng.normal(0, 1, (n, 10))
+        z[:, 0] += 12
+        return z
+
+    # unknowns: one large logit (high msp) but the others very negative, so logsumexp is small
+    # only in the energy score... and a flat high set that fools energy but not msp
+    flat_high = np.full((200, 10), 9.0) + rng.normal(0, 0.1, (200, 10))
+    result = fit_open_set(sprites(200), flat_high, sprites(200), flat_high, 1.0)
+    assert result["score"] == "msp"  # flat logits have msp ~0.1, but energy ~ 9 + log 10
+    assert result["candidates"]["energy"]["val_false_accept"] > 0.9
+    assert result["false_accept"] == 0.0
+    assert result["false_reject"] <= 0.1
+
+    peaked_low = np.full((200, 10), -30.0)
+    peaked_low[:, 0] = 0.0  # msp ~1 like a sprite, energy ~0 far below the sprites' ~12
+    result = fit_open_set(sprites(200), peaked_low, sprites(200), peaked_low, 1.0)
+    assert result["score"] == "energy"
+    assert result["false_accept"] == 0.0
+
+
+def test_fit_reports_false_accepts_per_kind() -> None:
+    known = np.tile([[5.0, 0.0]], (20, 1))
+    unknown = np.array([[5.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    result = fit_open_set(known, unknown, known, unknown, 1.0, test_kinds=["a", "a", "b", "b"])
+    assert result["false_accept_by_kind"] == {"a": 0.5, "b": 0.0}
+    assert result["false_accept"] == 0.25
+    assert (result["n_known"], result["n_unknown"]) == (20, 4)
+
+
+def test_unknowns_are_deterministic_and_cover_every_kind() -> None:
+    images, kinds = generate_unknowns(20, seed=3)
+    again, _ = generate_unknowns(20, seed=3)
+    other, _ = generate_unknowns(20, seed=4)
+    assert images.shape == (20, 128, 128, 4)
+    assert images.dtype == np.uint8
+    assert np.array_equal(images, again)
+    assert not np.array_equal(images, other)
+    assert set(kinds) == set(KINDS) - {"background"}  # no photos given: textures stand in
+    for i, kind in enumerate(kinds):
+        if kind != "shapes":  # shapes may sit on transparency, like a sprite; the rest is opaque
+            assert (images[i, ..., 3] == 255).all()
+        assert images[i, ..., :3].std() > 5  # never a blank canvas
+
+
+def test_background_crops_come_from_the_opaque_part_of_photos() -> None:
+    photo = np.zeros((128, 128, 4), dtype=np.uint8)
+    photo[32:96, :, :3] = (10, 200, 30)  # a wide photo, letterboxed with transparency
+    photo[32:96, :, 3] = 255
+    images, kinds = generate_unknowns(12, seed=0, backgrounds=photo[None])
+    crops = images[[i for i, k in enumerate(kinds) if k == "background"]]
+    assert len(crops) == 2
+    assert (crops[..., 3] == 255).all()
+    assert (crops[..., :3] == (10, 200, 30)).all()  # no transparent padding was cropped
