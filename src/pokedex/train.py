@@ -169,7 +169,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
 
         photos = evaluate_labelled(module.net, spec, dm.classes, Path(cfg.real_photos))
         metrics.update({f"photos/{k}": v for k, v in photos.items()})
-    logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
+    final = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
+    logger.log_metrics(final, step=trainer.global_step)
 
     if cfg.logger.kind == "mlflow":
         provenance["mlflow_run_id"] = logger.run_id
