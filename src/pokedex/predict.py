@@ -14,6 +14,7 @@ import numpy as np
 from pokedex.bundle import Bundle, read_bundle
 from pokedex.data.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
+from pokedex.serving.predictor import softmax
 
 DEFAULT_MODEL = "models/release"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -32,14 +33,6 @@ def resolve_model(ref: str | None) -> Bundle:
             f"model {ref!r} not found: give a bundle folder or models:/pokedex@alias"
         )
     return read_bundle(ref)
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``(N, C)`` logits at a temperature."""
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 @dataclass
