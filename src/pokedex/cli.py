@@ -295,3 +295,41 @@ def serve_cmd(
     from pokedex.serving.server import serve
 
     serve(host, port, model, variant=variant, log_level=log_level)
+
+
+@app.command("evaluate")
+@clean_errors
+def evaluate_cmd(
+    model: Annotated[
+        str | None,
+        typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
+    ] = None,
+    split: Annotated[str, typer.Option(help="val or test.")] = "test",
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/evaluation"),
+    calibrate: Annotated[
+        bool, typer.Option(help="Fit temperature + open-set threshold on val, store in the bundle.")
+    ] = True,
+    embeddings: Annotated[bool, typer.Option(help="Also write the UMAP embedding map.")] = False,
+    photos: Annotated[
+        Path | None,
+        typer.Option(help="Labelled photo set (zip/folder). Default: $POKEDEX_REAL_PHOTOS."),
+    ] = None,
+) -> None:
+    """Test-split metrics, calibration, open-set threshold and a report."""
+    from pokedex.evaluate import evaluate
+    from pokedex.predict import resolve_model
+
+    photos = photos or _env_path("POKEDEX_REAL_PHOTOS")
+    metrics = evaluate(
+        resolve_model(model),
+        processed,
+        out,
+        split=split,
+        calibrate=calibrate,
+        embeddings=embeddings,
+        photos=photos,
+    )
+    typer.echo(json.dumps(metrics, default=str))
