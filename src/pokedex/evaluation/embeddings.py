@@ -36,6 +36,7 @@ def project(features: np.ndarray, seed: int = 0) -> np.ndarray:
         # penultimate features of a softmax classifier differ by angle more than by norm
         metric="cosine",
         random_state=seed,
+        n_jobs=1,  # a seeded UMAP runs on one thread anyway; saying so silences its warning
     )
     return np.asarray(reducer.fit_transform(features), dtype=np.float32)
 
@@ -93,13 +94,14 @@ def embeddings_png(xy: np.ndarray, types: list[Sequence[str]]) -> bytes:
     primary = np.array([_primary(t) for t in types])
     fig = Figure(figsize=(9, 7), layout="constrained")
     ax = fig.subplots()
+    size = float(np.clip(20_000 / max(1, len(xy)), 6, 40))  # few points: bigger dots
     for type_ in [*TYPE_COLOURS, UNKNOWN]:
         idx = np.flatnonzero(primary == type_)
         if len(idx):
             ax.scatter(
                 xy[idx, 0],
                 xy[idx, 1],
-                s=6,
+                s=size,
                 alpha=0.8,
                 label=type_,
                 color=TYPE_COLOURS.get(type_, "#999999"),

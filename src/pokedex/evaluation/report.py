@@ -11,6 +11,7 @@ import numpy as np
 from pokedex.evaluation.calibration import Reliability
 
 WORST_SHOWN = 15  # species listed in the report's "hardest species" table
+WEAK_REJECTION = 0.5  # false-accept rate above which the report warns
 DPI = 100
 
 
@@ -154,6 +155,13 @@ def _open_set_section(osr: dict[str, Any]) -> str:
         )
     kinds = [["generated kind", "false accept"]]
     kinds += [[k, _pct(v)] for k, v in osr["false_accept_by_kind"].items()]
+    warning = ""
+    if osr["false_accept"] > WEAK_REJECTION:
+        warning = (
+            f"\n\n**Rejection is weak for this model**: {_pct(osr['false_accept'])} of the "
+            "generated non-Pokémon pass the threshold, so `known: false` will rarely fire. "
+            "AUROC near 0.5 means the score does not tell sprites from those images at all."
+        )
     return (
         "## Open-set rejection\n\n"
         f"Score `{osr['score']}` (the candidate that let fewest generated unknowns through on "
@@ -169,6 +177,7 @@ def _open_set_section(osr: dict[str, Any]) -> str:
                 ],
             ]
         )
+        + warning
         + "\n\n"
         + _table(rows)
         + "\n\n"
