@@ -62,7 +62,10 @@ def test_the_table_has_every_row_and_a_failing_row_does_not_stop_the_run(
     assert list(by) == [name for name, *_ in variants.ROWS]
     assert by["torch.compile fp32"].error == "RuntimeError: no C++ compiler | here"
     measured = [r for r in rows if r.error is None]
-    assert len(measured) == len(rows) - 1
+    # OpenVINO is an optional extra: without it its rows say so instead of measuring
+    absent = [r for r in rows if r.error and r.error.startswith("not installed")]
+    assert all(r.backend == "openvino" for r in absent)
+    assert len(measured) == len(rows) - 1 - len(absent)
     for r in measured:
         assert r.top1 is not None
         assert 0.0 <= r.top1 <= 1.0
