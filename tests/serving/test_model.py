@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pokedex.errors import PokedexError
+from pokedex.evaluation.openset import known_score
 from pokedex.serving.batching import Row
 from pokedex.serving.model import check_reload_ref, load_model, resolve_ref
 from tests.serving.conftest import CLASSES
@@ -27,18 +28,50 @@ def _with_meta(src: Path, dst: Path, **meta: object) -> Path:
 
 
 def test_open_set_max_probability(model_root: Path, tmp_path: Path) -> None:
-    rule = {"score": "max_probability", "threshold": 0.5}
+    rule = {"score": "msp", "threshold": 0.5}
     model = load_model(str(_with_meta(model_root / "v1", tmp_path / "b", open_set=rule)))
     assert model.describe(_row([0.6, 0.1, 0.1, 0.1, 0.05, 0.05]), 3).known is True
     assert model.describe(_row([0.3, 0.3, 0.1, 0.1, 0.1, 0.1]), 3).known is False
 
 
 def test_open_set_energy_lower_is_known(model_root: Path, tmp_path: Path) -> None:
-    rule = {"score": "energy", "threshold": -5.0}
+    rule = {"score": "energy", "threshold": 5.0}  # on -energy, as `pokedex evaluate` fits it
     model = load_model(str(_with_meta(model_root / "v1", tmp_path / "b", open_set=rule)))
     flat = [1 / 6] * 6
     assert model.is_known(_row(flat, energy=-8.0)) is True
     assert model.is_known(_row(flat, energy=-2.0)) is False
+
+
+@pytest.mark.parametrize("score", ["msp", "energy"])
+def test_open_set_decision_matches_the_evaluation_rule(
+    model_root: Path, tmp_path: Path, score: str
+) -> None:
+    """Serving accepts exactly the images `pokedex evaluate` would: same score, same side."""
+    temperature = 1.7
+    inputs = np.random.default_rng(0).normal(0, 3, (64, 3, 32, 32)).astype(np.float32)
+    bare = load_model(str(_with_meta(model_root / "v1", tmp_path / "bare")))
+    [logits] = bare.predictor.session.run(["species"], {"input": inputs})
+    scores = known_score(logits, temperature, score)
+    threshold = float(np.median(scores))  # half the images on each side
+    rule = {"score": score, "threshold": threshold}
+    bundle = _with_meta(model_root / "v1", tmp_path / "b", open_set=rule, temperature=temperature)
+    model = load_model(str(bundle))
+    out = model.predictor.run(inputs)
+    served = [
+        model.is_known(
+            Row(
+                out.probabilities[i],
+                out.type_probabilities[i],
+                out.features[i],
+                float(out.energy[i]),
+            )
+        )
+        for i in range(len(inputs))
+    ]
+    expected = scores >= threshold
+    near = np.isclose(scores, threshold, rtol=1e-5)  # float32 vs float64 at the boundary
+    assert np.array_equal(np.asarray(served)[~near], expected[~near])
+    assert 0 < expected.sum() < len(inputs)
 
 
 def test_invalid_open_set_fails_at_load(model_root: Path, tmp_path: Path) -> None:

@@ -118,8 +118,8 @@ class ServedModel:
         if self.open_set is None:
             return True
         if self.open_set.score == "energy":
-            # energy = -T*logsumexp(logits/T): in-distribution images have LOWER energy
-            return row.energy <= self.open_set.threshold
+            # row.energy = -T*logsumexp(logits/T); the rule thresholds its negation
+            return -row.energy >= self.open_set.threshold
         return float(row.probabilities.max()) >= self.open_set.threshold
 
 

@@ -103,9 +103,13 @@ class TypeMatchups(BaseModel):
 
 
 class OpenSetInfo(BaseModel):
-    """How "known" is decided: a score and its threshold."""
+    """How "known" is decided, as `pokedex evaluate` fits it: known when score >= threshold.
 
-    score: Literal["max_probability", "energy"]
+    ``msp``: the largest calibrated probability; ``energy``: the negative free energy
+    ``T * logsumexp(logits / T)`` (see :mod:`pokedex.evaluation.openset`).
+    """
+
+    score: Literal["msp", "energy"]
     threshold: float
 
 
