@@ -175,11 +175,14 @@ def sweep_cmd(
     storage: Annotated[
         str, typer.Option(help="Optuna storage URL shared by workers.")
     ] = "sqlite:///optuna.db",
+    seed: Annotated[
+        int | None, typer.Option(help="Sampler seed; leave unset when workers share a study.")
+    ] = None,
 ) -> None:
     """Hyperparameter search with Optuna (TPE + median pruning) over training overrides."""
     from pokedex.sweep import sweep
 
-    result = sweep(ctx.args, trials=trials, study=study, storage=storage)
+    result = sweep(ctx.args, trials=trials, study=study, storage=storage, seed=seed)
     typer.echo(json.dumps(result.__dict__))
 
 

@@ -65,9 +65,13 @@ def suggest(trial: optuna.Trial, overrides: list[str]) -> DictConfig:
 
 
 def sweep(
-    overrides: list[str], *, trials: int, study: str, storage: str, seed: int = 0
+    overrides: list[str], *, trials: int, study: str, storage: str, seed: int | None = None
 ) -> SweepResult:
-    """Run ``trials`` trials (added to any already in the shared study); return the best."""
+    """Run ``trials`` trials (added to any already in the shared study); return the best.
+
+    ``seed`` fixes the sampler for a single-worker study; leave it None when several workers
+    share the study, or each would draw the same start-up trials.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = optuna.create_study(
         study_name=study,
