@@ -259,13 +259,17 @@ def bench_inference(
     prune_steps: Annotated[int, typer.Option(help="Fine-tune steps after pruning.")] = 100,
     unstructured: Annotated[bool, typer.Option(help="Unstructured instead of channels.")] = False,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    record: Annotated[
+        bool, typer.Option(help="Record the chosen serving variant in the bundle.")
+    ] = True,
 ) -> None:
     """Eager fp32/bf16, torch.compile, ONNX Runtime fp32/INT8, OpenVINO and a pruned model."""
-    from pokedex.benchmarks.inference import format_table, run
+    from pokedex.benchmarks.inference import format_table, record_serving_default, run
     from pokedex.predict import resolve_model
 
+    bundle_path = resolve_model(model).path
     rows = run(
-        resolve_model(model).path,
+        bundle_path,
         processed,
         repeats=repeats,
         images=images,
@@ -280,6 +284,10 @@ def bench_inference(
         seed=seed,
     )
     typer.echo(format_table(rows))
+    if record:
+        choice = record_serving_default(bundle_path, rows)
+        served = f"{choice.variant} (ONNX Runtime)" if choice else "nothing (no variant qualified)"
+        typer.echo(f"Recorded in {bundle_path / 'bundle.json'}: `variant=auto` serves {served}")
 
 
 @app.command("serve")

@@ -11,12 +11,19 @@ import torch
 
 import pokedex.export as export_module
 from pokedex.benchmarks import inference, variants
-from pokedex.benchmarks.inference import Row, format_table, run, serving_default
+from pokedex.benchmarks.inference import (
+    Row,
+    format_table,
+    record_serving_default,
+    run,
+    serving_default,
+)
 from pokedex.benchmarks.pruning import make_permanent, mask_channels, remove_masked_channels
-from pokedex.bundle import Bundle
+from pokedex.bundle import Bundle, read_bundle
 from pokedex.errors import PokedexError
 from pokedex.export import export
 from pokedex.models.net import PokedexNet
+from pokedex.serving.predictor import OnnxPredictor, default_variant
 from tests.test_export import LOOSE, copy_instead_of_quantizing, make_processed, make_tiny_bundle
 
 TINY = {
@@ -167,3 +174,25 @@ def test_structured_pruning_removes_channels_without_changing_outputs() -> None:
     assert net.backbone.layer1[0].conv2.in_channels == 32
     assert sum(p.numel() for p in net.parameters()) < 0.6 * before
     assert inference.MAX_TOP1_LOSS == 0.01
+
+
+def test_the_recorded_choice_is_what_an_auto_server_loads(tmp_path: Path) -> None:
+    from tests.serving.conftest import write_bundle
+
+    bundle = read_bundle(write_bundle(tmp_path / "bundle"))
+    assert default_variant(bundle) == "fp32"  # exported, not benchmarked
+    rows = [
+        _row(variants.EAGER, "pytorch", "fp32", 0.800, 600),
+        _row("ort", "onnxruntime", "fp32", 0.800, 700),
+        _row("ort int8", "onnxruntime", "int8", 0.795, 900),
+        _row("ov int8", "openvino", "int8", 0.800, 3000),  # faster, but the server runs ORT
+    ]
+    assert record_serving_default(bundle.path, rows) is rows[2]
+    bundle = read_bundle(bundle.path)
+    assert bundle.meta["serving"]["variant"] == "int8"
+    assert OnnxPredictor(bundle).variant == "int8"
+    (bundle.path / "model.int8.onnx").unlink()  # a stale choice falls back to what is there
+    assert default_variant(bundle) == "fp32"
+    (bundle.path / "model.onnx").unlink()
+    with pytest.raises(PokedexError, match="pokedex export"):
+        default_variant(bundle)

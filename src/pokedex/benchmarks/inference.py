@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from pokedex.benchmarks.variants import BATCH, EAGER, ROWS, Context, NotInstalledError, Predict
+from pokedex.bundle import read_bundle, update_meta
 from pokedex.data.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import sample_canvases
@@ -222,6 +223,26 @@ def serving_default(rows: list[Row]) -> Row | None:
         if r.servable and r.error is None and r.throughput and (r.top1 or 0.0) >= floor
     ]
     return max(ok, key=lambda r: max(r.throughput), default=None)
+
+
+def record_serving_default(bundle_path: Path, rows: list[Row]) -> Row | None:
+    """Write the fastest ONNX Runtime variant within 1 point of top-1 into bundle.json.
+
+    The server (ONNX Runtime) reads it as ``serving.variant`` when started with
+    ``variant=auto``. OpenVINO rows are measured but not chosen: the server does not run them.
+    """
+    choice = serving_default([r for r in rows if r.backend != "openvino"])
+    if choice is not None:
+        update_meta(
+            read_bundle(bundle_path),
+            serving={
+                "variant": choice.variant,
+                "top1": choice.top1,
+                "batch32_img_s": max(choice.throughput),
+                "measured": time.strftime("%Y-%m-%d"),
+            },
+        )
+    return choice
 
 
 def format_table(rows: list[Row]) -> str:

@@ -149,7 +149,7 @@ def resolve_ref(ref: str) -> Path:
     return path
 
 
-def load_model(ref: str, variant: str = "fp32", threads: int = 0) -> ServedModel:
+def load_model(ref: str, variant: str = "auto", threads: int = 0) -> ServedModel:
     """Load and warm up the model a REF names; PokedexError (or the runtime's error) if broken."""
     bundle = read_bundle(resolve_ref(ref))
     predictor = OnnxPredictor(bundle, variant=variant, threads=threads)
@@ -173,7 +173,7 @@ def load_model(ref: str, variant: str = "fp32", threads: int = 0) -> ServedModel
             f"{bundle.path}: the model outputs {out.probabilities.shape[1]} classes, "
             f"classes.json lists {len(bundle.classes)}"
         )
-    log.info("loaded model %s (%s) from %s", bundle.name, variant, bundle.path)
+    log.info("loaded model %s (%s) from %s", bundle.name, predictor.variant, bundle.path)
     return model
 
 

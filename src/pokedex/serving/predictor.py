@@ -43,15 +43,34 @@ class Outputs:
     )  # (N,) -logsumexp: open-set score
 
 
+def default_variant(bundle: Bundle) -> str:
+    """The variant to serve: the one `pokedex benchmark inference` chose, else the first present.
+
+    The benchmark records its choice (the fastest variant within 1 point of top-1) as
+    ``serving.variant`` in bundle.json; a bundle exported but not benchmarked serves fp32.
+    """
+    chosen = bundle.meta.get("serving", {}).get("variant")
+    if chosen in VARIANTS and (bundle.path / VARIANTS[chosen]).is_file():
+        return str(chosen)
+    for name in ("fp32", "int8"):
+        if (bundle.path / VARIANTS[name]).is_file():
+            return name
+    raise PokedexError(
+        f"model bundle {bundle.path} has no ONNX model: run `pokedex export --model {bundle.path}`"
+    )
+
+
 class OnnxPredictor:
     """An ONNX Runtime session over one bundle variant; thread-safe ``run`` on batches."""
 
     def __init__(
-        self, bundle: Bundle | str | Path, variant: str = "fp32", threads: int = 0
+        self, bundle: Bundle | str | Path, variant: str = "auto", threads: int = 0
     ) -> None:
         import onnxruntime as ort
 
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        if variant == "auto":
+            variant = default_variant(self.bundle)
         if variant not in VARIANTS:
             raise PokedexError(f"unknown model variant {variant!r}: use one of {sorted(VARIANTS)}")
         path = self.bundle.file(VARIANTS[variant])

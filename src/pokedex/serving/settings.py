@@ -21,7 +21,7 @@ class Settings(BaseSettings):
 
     # the model: a bundle folder or a registry URI such as models:/pokedex@production
     model: str = "models/release"
-    variant: Literal["fp32", "int8"] = "fp32"
+    variant: Literal["auto", "fp32", "int8"] = "auto"  # auto: the bundle's benchmarked choice
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
 
     # dynamic micro-batching
