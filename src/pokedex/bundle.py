@@ -8,6 +8,8 @@
     typechart.json     18x18 type multipliers
     config.yaml        the resolved training config
     model.onnx ...     exported variants, added by `pokedex export`
+    embeddings.json    2-D projection of test-split features, added by `pokedex evaluate
+                       --embeddings` (the UI's embedding map)
 
 No torch import here: serving reads bundles too.
 """
@@ -26,6 +28,7 @@ from pokedex.io import atomic_path, write_json_atomic
 
 FORMAT_VERSION = 1
 REQUIRED = ("bundle.json", "classes.json")
+EMBEDDINGS_FILE = "embeddings.json"
 
 
 @dataclass

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pokedex.bundle import Bundle, read_bundle
+from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
 from pokedex.dex.catalog import Species, load_catalog, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
 from pokedex.serving.batching import Row
 from pokedex.serving.predictor import OnnxPredictor
 from pokedex.serving.schemas import (
+    ConfusedPair,
+    EmbeddingMap,
     ModelInfo,
     ModelRef,
     OpenSetInfo,
@@ -52,6 +54,8 @@ class ServedModel:
     catalog: dict[str, Species]
     typechart: TypeChart | None
     open_set: OpenSetInfo | None
+    confused_pairs: tuple[ConfusedPair, ...] = ()
+    embeddings: EmbeddingMap | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @cached_property
@@ -72,7 +76,9 @@ class ServedModel:
             **self.ref.model_dump(),
             num_classes=len(self.bundle.classes),
             input_size=self.bundle.preprocess.size,
+            background=self.bundle.preprocess.background,
             open_set=self.open_set,
+            confused_pairs=list(self.confused_pairs),
             metrics=numeric,
             loaded_at=self.loaded_at,
         )
@@ -80,6 +86,20 @@ class ServedModel:
     def species(self, name: str) -> Species | None:
         """Catalog entry by class name, also matching loose spellings ("Mr. Mime")."""
         return self.catalog.get(name) or self.catalog.get(normalize_name(name))
+
+    def search(self, query: str, limit: int) -> tuple[int, list[Species]]:
+        """Species whose name contains ``query`` (or whose number it is), and how many match.
+
+        Name prefixes rank first, then national-number order; an empty query lists all.
+        """
+        q = normalize_name(query)
+        hits = [
+            s
+            for s in self.catalog.values()
+            if q in s.name or q in normalize_name(s.display_name) or q == str(s.national_number)
+        ]
+        hits.sort(key=lambda s: (not s.name.startswith(q), s.national_number, s.name))
+        return len(hits), hits[:limit]
 
     def weaknesses(self, types: list[str]) -> list[Weakness]:
         """Attack types that hit this typing for more than x1, strongest first."""
@@ -165,7 +185,15 @@ def load_model(ref: str, variant: str = "auto", threads: int = 0) -> ServedModel
         log.warning(
             "bundle %s lacks its catalog or type chart: answers carry fewer facts", bundle.path
         )
-    model = ServedModel(bundle, predictor, catalog, typechart, _open_set(bundle))
+    model = ServedModel(
+        bundle,
+        predictor,
+        catalog,
+        typechart,
+        _open_set(bundle),
+        _confused_pairs(bundle),
+        _embeddings(bundle),
+    )
     size = bundle.preprocess.size
     out = predictor.run(np.zeros((1, 3, size, size), dtype=np.float32))
     if out.probabilities.shape != (1, len(bundle.classes)):
@@ -185,6 +213,23 @@ def _open_set(bundle: Bundle) -> OpenSetInfo | None:
         return OpenSetInfo.model_validate(raw)
     except ValueError as exc:
         raise PokedexError(f"{bundle.path}: invalid open_set in bundle.json: {exc}") from exc
+
+
+def _confused_pairs(bundle: Bundle) -> tuple[ConfusedPair, ...]:
+    try:
+        return tuple(ConfusedPair.model_validate(p) for p in bundle.meta.get("confused_pairs", []))
+    except (ValueError, TypeError) as exc:
+        raise PokedexError(f"{bundle.path}: invalid confused_pairs in bundle.json: {exc}") from exc
+
+
+def _embeddings(bundle: Bundle) -> EmbeddingMap | None:
+    path = bundle.path / EMBEDDINGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return EmbeddingMap.model_validate_json(path.read_bytes())
+    except ValueError as exc:
+        raise PokedexError(f"{path}: not an embedding map: {exc}") from exc
 
 
 def check_reload_ref(ref: str, roots: list[str]) -> str:

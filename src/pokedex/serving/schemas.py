@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ErrorBody(BaseModel):
@@ -94,6 +94,22 @@ class SpeciesInfo(BaseModel):
     weaknesses: list[Weakness]
 
 
+class SpeciesSummary(BaseModel):
+    """One search hit: enough to list a species and look it up."""
+
+    name: str
+    display_name: str
+    national_number: int
+    types: list[str]
+
+
+class SpeciesList(BaseModel):
+    """``GET /v1/species``: matches in national-number order, name prefixes first."""
+
+    total: int = Field(description="how many species match, before the limit")
+    items: list[SpeciesSummary]
+
+
 class TypeMatchups(BaseModel):
     """``GET /v1/types/{type}``: buckets ``x2``, ``x0.5`` and ``x0`` for attack and defense."""
 
@@ -113,14 +129,49 @@ class OpenSetInfo(BaseModel):
     threshold: float
 
 
+class ConfusedPair(BaseModel):
+    """Two species the model mixes up on the test split, as `pokedex evaluate` counted them."""
+
+    a: str
+    b: str
+    a_as_b: int = Field(ge=0, description="images of a predicted as b")
+    b_as_a: int = Field(ge=0, description="images of b predicted as a")
+    total: int = Field(ge=0)
+
+
 class ModelInfo(ModelRef):
     """``GET /v1/model``."""
 
     num_classes: int
     input_size: int
+    background: tuple[int, int, int] = Field(
+        description="RGB the model flattens transparency onto before resizing to input_size"
+    )
     open_set: OpenSetInfo | None
     metrics: dict[str, float]
+    confused_pairs: list[ConfusedPair] = Field(default_factory=list)
     loaded_at: datetime
+
+
+class EmbeddingMap(BaseModel):
+    """``GET /v1/model/embeddings``: the 2-D projection `pokedex evaluate --embeddings` stored.
+
+    One entry per image of the evaluated split, in columns of equal length.
+    """
+
+    split: str
+    x: list[float]
+    y: list[float]
+    species: list[str] = Field(description="true species of each image")
+    predicted: list[str] = Field(description="the model's top-1 for each image")
+    types: list[list[str]] = Field(description="types of the true species")
+
+    @model_validator(mode="after")
+    def _columns_align(self) -> EmbeddingMap:
+        lengths = {len(c) for c in (self.x, self.y, self.species, self.predicted, self.types)}
+        if len(lengths) != 1:
+            raise ValueError(f"embedding columns differ in length: {sorted(lengths)}")
+        return self
 
 
 class Health(BaseModel):

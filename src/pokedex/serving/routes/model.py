@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pokedex.serving.schemas import ErrorBody, ModelInfo
+from pokedex.serving.errors import ApiError
+from pokedex.serving.schemas import EmbeddingMap, ErrorBody, ModelInfo
 from pokedex.serving.state import ModelDep
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
@@ -14,3 +15,19 @@ router = APIRouter(prefix="/v1/model", tags=["model"])
 def get_model_info(model: ModelDep) -> ModelInfo:
     """Name, version, variant, classes, input size, open-set rule and metrics."""
     return model.info()
+
+
+@router.get(
+    "/embeddings",
+    response_model=EmbeddingMap,
+    responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+def get_embeddings(model: ModelDep) -> EmbeddingMap:
+    """The 2-D embedding map stored in the bundle (404 when the bundle has none)."""
+    if model.embeddings is None:
+        raise ApiError(
+            404,
+            "this model bundle has no embedding map: run `pokedex evaluate --embeddings` "
+            "on it to add one",
+        )
+    return model.embeddings

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from pokedex.serving.errors import ApiError
-from pokedex.serving.schemas import ErrorBody, SpeciesInfo
+from pokedex.serving.schemas import ErrorBody, SpeciesInfo, SpeciesList, SpeciesSummary
 from pokedex.serving.state import ModelDep
 
 router = APIRouter(prefix="/v1/species", tags=["dex"])
+
+
+@router.get("", response_model=SpeciesList, responses={503: {"model": ErrorBody}})
+def search_species(
+    model: ModelDep,
+    q: Annotated[str, Query(max_length=100, description="part of a name, or a number")] = "",
+    limit: Annotated[int, Query(ge=1, le=2000, description="most items to return")] = 50,
+) -> SpeciesList:
+    """Search the species by name or national number; an empty ``q`` lists them all."""
+    total, hits = model.search(q, limit)
+    items = [
+        SpeciesSummary(
+            name=s.name,
+            display_name=s.display_name,
+            national_number=s.national_number,
+            types=list(s.types),
+        )
+        for s in hits
+    ]
+    return SpeciesList(total=total, items=items)
 
 
 @router.get(
