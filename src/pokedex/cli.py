@@ -308,6 +308,23 @@ def serve_cmd(
     serve(host, port, model, variant=variant, log_level=log_level)
 
 
+@app.command("card")
+@clean_errors
+def card_cmd(
+    model: Annotated[str, typer.Option(help="Bundle folder or models:/pokedex@alias.")],
+    evaluation: Annotated[
+        Path | None, typer.Option(help="metrics.json of `pokedex evaluate` to include.")
+    ] = None,
+) -> None:
+    """Write MODEL_CARD.md into a bundle from its recorded metrics, recipe and export checks."""
+    from pokedex.modelcard import write_card
+    from pokedex.predict import resolve_model
+
+    if evaluation is not None and not evaluation.is_file():
+        raise PokedexError(f"{evaluation}: no such file; give the metrics.json of an evaluation")
+    typer.echo(write_card(resolve_model(model), evaluation))
+
+
 @app.command("evaluate")
 @clean_errors
 def evaluate_cmd(

@@ -1,0 +1,64 @@
+"""MODEL_CARD.md is rendered from what the bundle records, so it cannot drift from the model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pokedex.bundle import read_bundle, update_meta
+from pokedex.modelcard import CARD, render_card
+from tests.serving.conftest import write_bundle
+
+POKEDEX = str(Path(sys.executable).with_name("pokedex"))
+
+
+def _bundle(tmp_path: Path):
+    bundle = read_bundle(write_bundle(tmp_path / "b"))
+    return update_meta(
+        bundle,
+        metrics={"test/acc_top1": 0.8123, "test/acc_top5": 0.95, "photos/acc_top1": 0.31,
+                 "photos/n": 1361, "epochs": 15, "fit_seconds": 5400},
+        run={"experiment": "cpu", "mlflow_run_id": "abc123", "data_version": "e679c86c"},
+        temperature=1.234,
+        open_set={"score": "msp", "threshold": 0.2, "false_accept": 0.1, "false_reject": 0.05},
+        serving={"variant": "int8", "top1": 0.81, "batch32_img_s": 900.0, "measured": "2026"},
+    )  # fmt: skip
+
+
+def test_card_reports_the_recorded_figures(tmp_path: Path) -> None:
+    card = render_card(_bundle(tmp_path))
+    for figure in ("81.2%", "95.0%", "31.0%", "1361", "abc123", "e679c86c", "1.234", "`int8`"):
+        assert figure in card, figure
+    assert "## Limitations" in card
+
+
+def test_cli_writes_the_card_with_the_evaluation(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    evaluation = tmp_path / "metrics.json"
+    evaluation.write_text(
+        json.dumps(
+            {"split": "test", "acc_top1": 0.8, "acc_top5": 0.9, "acc_macro": 0.7,
+             "calibration": {"ece_before": 0.06, "ece_after": 0.021}}
+        )
+    )  # fmt: skip
+    done = subprocess.run(
+        [POKEDEX, "card", "--model", str(bundle.path), "--evaluation", str(evaluation)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ECE 6.0% → 2.1%" in (bundle.path / CARD).read_text()
+
+
+def test_cli_missing_evaluation_file_is_one_line(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    done = subprocess.run(
+        [POKEDEX, "card", "--model", str(bundle.path), "--evaluation", str(tmp_path / "x.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "no such file" in done.stderr
+    assert "Traceback" not in done.stderr
