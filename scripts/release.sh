@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Turn a trained candidate bundle into a release bundle, every step a `pokedex` command:
+#   evaluate (temperature + open-set threshold fitted on val, embedding map), export ONNX fp32
+#   and INT8 with parity checks, benchmark inference (records the variant the server runs),
+#   drift reference profile, model card. Reports land in reports/release/.
+# Usage: scripts/release.sh [CANDIDATE_BUNDLE] (default models/candidate); then review the
+# reports and move the bundle into models/release (or register it: `pokedex registry register`).
+# POKEDEX_REAL_PHOTOS (a labelled photo set, validation only) adds the photo figures.
+set -euo pipefail
+
+candidate="${1:-models/candidate}"
+processed="${POKEDEX_PROCESSED:-data/processed}"
+reports="reports/release"
+photos=()
+[[ -n "${POKEDEX_REAL_PHOTOS:-}" ]] && photos=(--photos "$POKEDEX_REAL_PHOTOS")
+
+rm -rf "$reports/evaluation"
+mkdir -p "$reports"
+pokedex evaluate --model "$candidate" --processed "$processed" --out "$reports/evaluation" \
+  --embeddings "${photos[@]}"
+pokedex export --model "$candidate" --processed "$processed"
+pokedex benchmark inference --model "$candidate" --processed "$processed" \
+  | tee "$reports/inference-benchmark.md"
+pokedex drift profile --model "$candidate" --processed "$processed"
+pokedex card --model "$candidate" --evaluation "$reports/evaluation/metrics.json"
+du -sh "$candidate"/*
