@@ -290,6 +290,53 @@ def bench_inference(
         typer.echo(f"Recorded in {bundle_path / 'bundle.json'}: `variant=auto` serves {served}")
 
 
+@bench_app.command("serving")
+@clean_errors
+def bench_serving(
+    model: Annotated[str | None, typer.Option(help="Bundle folder (default: the release).")] = None,
+    processed: Annotated[
+        Path | None,
+        typer.Option(help="Processed data for test images (default: data/processed if present)."),
+    ] = None,
+    variant: Annotated[
+        str | None,
+        typer.Option(help="auto, fp32 or int8 (default: $POKEDEX_VARIANT, else auto)."),
+    ] = None,
+    concurrency: Annotated[
+        list[int] | None, typer.Option(help="Concurrent clients; repeat for levels.", min=1)
+    ] = None,
+    duration: Annotated[float, typer.Option(help="Measured seconds per level.", min=0.1)] = 10.0,
+    warmup: Annotated[float, typer.Option(help="Unmeasured seconds before each level.")] = 2.0,
+    images: Annotated[int, typer.Option(help="Distinct test images sent.", min=1)] = 256,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for serving.json and serving.md.")
+    ] = None,
+) -> None:
+    """HTTP req/s and latency: naive FastAPI + PyTorch vs ours vs the model without HTTP."""
+    from pokedex.benchmarks.serving import CONCURRENCY, print_table, run, write_outputs
+    from pokedex.predict import resolve_model
+    from pokedex.serving.settings import Settings
+
+    default = Path("data/processed")
+    if processed is None and default.is_dir():
+        processed = default
+    served = Settings()
+    result = run(
+        resolve_model(model),
+        processed,
+        variant=variant or served.variant,
+        threads=served.threads,
+        concurrency=tuple(concurrency or CONCURRENCY),
+        window_s=duration,
+        warmup_s=warmup,
+        images=images,
+    )
+    print_table(result)
+    if out is not None:
+        for path in write_outputs(result, out):
+            typer.echo(f"wrote {path}")
+
+
 @app.command("serve")
 @clean_errors
 def serve_cmd(

@@ -1,0 +1,119 @@
+"""Closed-loop HTTP load: N concurrent clients post images for a fixed time, nothing else.
+
+Each client sends its next request as soon as the previous answer arrives (so N is the number
+of requests in flight). Only answers that complete inside the measured window count: the
+warm-up before it and the stragglers after it are excluded. The server's resident memory is
+sampled while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+
+MB = 1024 * 1024
+_RSS_EVERY_S = 0.05
+_ERROR_CHARS = 200
+
+
+@dataclass
+class LevelResult:
+    """What one concurrency level measured."""
+
+    concurrency: int
+    window_s: float
+    latencies_ms: list[float] = field(repr=False)  # successful answers inside the window
+    errors: int = 0  # failed answers inside the window (non-200 or transport error)
+    first_error: str | None = None
+    peak_rss_mb: float = 0.0  # the server process, over warm-up and window
+    client_cpu_s: float = 0.0  # CPU time the load generator itself used (it shares the cores)
+
+    @property
+    def requests_per_s(self) -> float:
+        """Successful answers per second of the window."""
+        return len(self.latencies_ms) / self.window_s
+
+    def percentile_ms(self, q: float) -> float | None:
+        """Latency percentile of the successful answers; None when there were none."""
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (no raw samples)."""
+        d = asdict(self)
+        d.pop("latencies_ms")
+        d.update(
+            ok=len(self.latencies_ms),
+            requests_per_s=self.requests_per_s,
+            **{f"p{q}_ms": self.percentile_ms(q) for q in (50, 95, 99)},
+        )
+        return d
+
+
+def process_rss(pid: int) -> int:
+    """Resident bytes of a process and its children (0 once it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+def run_level(
+    url: str, images: list[bytes], concurrency: int, window_s: float, warmup_s: float, pid: int
+) -> LevelResult:
+    """Drive ``url`` (multipart field ``file``) with ``concurrency`` clients; see module doc."""
+    return asyncio.run(_level(url, images, concurrency, window_s, warmup_s, pid))
+
+
+async def _level(
+    url: str, images: list[bytes], concurrency: int, window_s: float, warmup_s: float, pid: int
+) -> LevelResult:
+    start = time.perf_counter()
+    begin, end = start + warmup_s, start + warmup_s + window_s
+    result = LevelResult(concurrency, window_s, [])
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    cpu_before = time.process_time()
+    peak = [process_rss(pid)]
+    done = asyncio.Event()
+
+    async def sample_rss() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], process_rss(pid))
+            await asyncio.sleep(_RSS_EVERY_S)
+
+    async def client(http: httpx.AsyncClient, k: int) -> None:
+        i = k  # client k sends images k, k + N, k + 2N...: every image, none twice in a row
+        while time.perf_counter() < end:
+            body = images[i % len(images)]
+            i += concurrency
+            sent = time.perf_counter()
+            error = None
+            try:
+                response = await http.post(url, files={"file": ("image.png", body, "image/png")})
+                if response.status_code != 200:
+                    error = f"HTTP {response.status_code}: {response.text[:_ERROR_CHARS]}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+            answered = time.perf_counter()
+            if not begin <= answered <= end:
+                continue
+            if error is None:
+                result.latencies_ms.append(1000 * (answered - sent))
+            else:
+                result.errors += 1
+                result.first_error = result.first_error or error
+
+    sampler = asyncio.create_task(sample_rss())
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as http:
+        await asyncio.gather(*(client(http, k) for k in range(concurrency)))
+    done.set()
+    await sampler
+    result.peak_rss_mb = peak[0] / MB
+    result.client_cpu_s = time.process_time() - cpu_before
+    return result

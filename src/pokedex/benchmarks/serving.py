@@ -1,0 +1,417 @@
+"""`pokedex benchmark serving`: our API against a naive server and the model's own ceiling.
+
+In one run, on 127.0.0.1 and the same bundle:
+- baseline: FastAPI + eager PyTorch fp32, one image per request (:mod:`.naive_server`);
+- ours:     `pokedex serve` (ONNX Runtime, dynamic micro-batching), as deployed;
+- ceiling:  the served ONNX model at batch 32 in this process, with no HTTP at all.
+Each server runs alone as a subprocess and is driven by the same test images at each
+concurrency level for a fixed time (:mod:`.loadgen`). Targets: ours ≥ 3x the baseline's peak
+throughput and ≥ 0.6 of the ceiling, with no errors.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from pokedex.benchmarks.loadgen import MB, LevelResult, process_rss, run_level
+from pokedex.bundle import Bundle
+from pokedex.data.preprocess import canvases_to_input
+from pokedex.errors import PokedexError
+from pokedex.export import sample_canvases, synthetic_canvases
+from pokedex.io import write_bytes_atomic, write_json_atomic
+from pokedex.serving.predictor import VARIANTS, OnnxPredictor, default_variant
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = (1, 8, 32, 64)
+BATCH = 32  # the ceiling's batch size (the API's default max batch)
+MIN_SPEEDUP = 3.0  # ours / baseline, peak req/s
+MIN_OF_CEILING = 0.6  # ours peak req/s / ceiling img/s
+READY_TIMEOUT_S = 180.0  # generous: a loaded machine imports torch slowly
+PROBE_IMAGES = 16  # images whose top-1 both servers must agree on (same model)
+
+
+@dataclass
+class ServerRun:
+    """One server under load: start-up, answers and one result per concurrency level."""
+
+    name: str
+    description: str
+    ready_s: float = 0.0  # spawn to the first 200 on its readiness route
+    idle_rss_mb: float = 0.0  # once ready, before any load
+    top1: list[str] = field(default_factory=list)  # answers to the probe images
+    levels: list[LevelResult] = field(default_factory=list)
+
+    @property
+    def peak_rps(self) -> float:
+        """The best requests/s over the levels."""
+        return max((lv.requests_per_s for lv in self.levels), default=0.0)
+
+    @property
+    def errors(self) -> int:
+        """Failed answers over every level."""
+        return sum(lv.errors for lv in self.levels)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "ready_s": self.ready_s,
+            "idle_rss_mb": self.idle_rss_mb,
+            "peak_requests_per_s": self.peak_rps,
+            "errors": self.errors,
+            "levels": [lv.to_dict() for lv in self.levels],
+        }
+
+
+@dataclass
+class ServingResult:
+    """The whole benchmark: both servers, the ceiling and the verdict."""
+
+    model: str
+    variant: str
+    images: str  # where the request images came from
+    window_s: float
+    baseline: ServerRun
+    ours: ServerRun
+    ceiling: float  # img/s of the served model at batch BATCH, no HTTP
+
+    @property
+    def speedup(self) -> float:
+        """Ours / baseline, peak req/s."""
+        return self.ours.peak_rps / self.baseline.peak_rps if self.baseline.peak_rps else 0.0
+
+    @property
+    def of_ceiling(self) -> float:
+        """Ours peak req/s as a share of the ceiling."""
+        return self.ours.peak_rps / self.ceiling if self.ceiling else 0.0
+
+    @property
+    def agreement(self) -> float:
+        """Share of probe images on which both servers name the same top-1 species."""
+        pairs = list(zip(self.baseline.top1, self.ours.top1, strict=True))
+        return sum(a == b for a, b in pairs) / len(pairs) if pairs else 0.0
+
+    @property
+    def passed(self) -> bool:
+        """Every target met."""
+        return (
+            self.speedup >= MIN_SPEEDUP
+            and self.of_ceiling >= MIN_OF_CEILING
+            and not self.ours.errors
+        )
+
+    def verdict(self) -> str:
+        """One PASS/FAIL line with each figure against its target."""
+        return (
+            f"{'PASS' if self.passed else 'FAIL'}: ours/baseline {self.speedup:.2f}x "
+            f"(target ≥ {MIN_SPEEDUP:g}x), ours/ceiling {self.of_ceiling:.2f} "
+            f"(target ≥ {MIN_OF_CEILING:g}), errors {self.ours.errors} (target 0)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "model": self.model,
+            "variant": self.variant,
+            "images": self.images,
+            "window_s": self.window_s,
+            "ceiling_images_per_s": self.ceiling,
+            "speedup": self.speedup,
+            "of_ceiling": self.of_ceiling,
+            "top1_agreement": self.agreement,
+            "passed": self.passed,
+            "servers": [self.baseline.to_dict(), self.ours.to_dict()],
+        }
+
+
+def request_images(
+    processed: Path | None, n: int, seed: int = 0
+) -> tuple[np.ndarray, list[bytes], str]:
+    """``n`` test-split canvases ``(n, S, S, 4)``, the same as PNG files, and their source.
+
+    Synthetic blobs only when no processed data is given.
+    """
+    if processed is None:
+        canvases, source = synthetic_canvases(n, seed), f"{n} synthetic images (no test split)"
+    else:
+        canvases, _ = sample_canvases(processed, "test", n, seed)
+        source = f"{len(canvases)} test-split images of {processed}"
+    return canvases, [_png(c) for c in canvases], source
+
+
+def _png(canvas: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(canvas, "RGBA").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def measure_ceiling(
+    bundle: Bundle, variant: str, inputs: np.ndarray, seconds: float, threads: int
+) -> float:
+    """Images/s of the served model on batches of ``BATCH`` preprocessed inputs, no HTTP."""
+    predictor = OnnxPredictor(bundle, variant=variant, threads=threads)
+    batch = np.resize(inputs, (BATCH, *inputs.shape[1:]))  # (32, 3, S, S), repeats if few
+    predictor.run(batch)  # warm-up: thread pool, allocator
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < seconds:
+        predictor.run(batch)
+        calls += 1
+    return calls * BATCH / (time.perf_counter() - start)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server_process(
+    command: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """Start a server, wait until ``ready_url`` answers 200; yield it and its start-up time."""
+    started = time.perf_counter()
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+    try:
+        _wait_ready(proc, ready_url, log_path)
+        yield proc, time.perf_counter() - started
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-1500:]
+            raise PokedexError(f"server `{' '.join(proc.args)}` exited at start-up:\n{tail}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise PokedexError(
+        f"server was not ready at {url} after {READY_TIMEOUT_S:g} s (log: {log_path})"
+    )
+
+
+def _top1(url: str, images: list[bytes]) -> list[str]:
+    """Top-1 species of each image, one request at a time (before any load)."""
+    names = []
+    with httpx.Client(timeout=30.0) as http:
+        for body in images:
+            response = http.post(url, files={"file": ("image.png", body, "image/png")})
+            if response.status_code != 200:
+                raise PokedexError(f"{url} answered HTTP {response.status_code} to a test image")
+            names.append(response.json()["species"][0]["name"])
+    return names
+
+
+def _drive(
+    run: ServerRun,
+    proc: subprocess.Popen[bytes],
+    url: str,
+    images: list[bytes],
+    levels: tuple[int, ...],
+    window_s: float,
+    warmup_s: float,
+) -> None:
+    run.idle_rss_mb = process_rss(proc.pid) / MB
+    run.top1 = _top1(url, images[:PROBE_IMAGES])
+    for concurrency in levels:
+        level = run_level(url, images, concurrency, window_s, warmup_s, proc.pid)
+        run.levels.append(level)
+        log.info(
+            "%s c=%d: %.1f req/s, p99 %s ms, %d errors",
+            run.name,
+            concurrency,
+            level.requests_per_s,
+            f"{level.percentile_ms(99):.1f}" if level.latencies_ms else "–",
+            level.errors,
+        )
+
+
+def run(
+    bundle: Bundle,
+    processed: Path | None,
+    *,
+    variant: str = "auto",
+    threads: int = 0,
+    concurrency: tuple[int, ...] = CONCURRENCY,
+    window_s: float = 10.0,
+    warmup_s: float = 2.0,
+    images: int = 256,
+    seed: int = 0,
+) -> ServingResult:
+    """Measure the ceiling, then the baseline, then ours, one process at a time.
+
+    ``variant="auto"`` resolves to what `pokedex serve` loads by default for this bundle.
+    """
+    if variant == "auto":
+        variant = default_variant(bundle)
+    if variant not in VARIANTS:
+        raise PokedexError(f"unknown variant {variant!r}: use auto or one of {sorted(VARIANTS)}")
+    for name in ("weights.safetensors", VARIANTS[variant]):
+        if not (bundle.path / name).is_file():
+            raise PokedexError(
+                f"{bundle.path} has no {name}: the benchmark needs the PyTorch weights "
+                "and the ONNX variant (run `pokedex export` on it)"
+            )
+    canvases, bodies, source = request_images(processed, images, seed)
+    ceiling = measure_ceiling(
+        bundle, variant, canvases_to_input(canvases, bundle.preprocess), window_s, threads
+    )
+    log.info("ceiling (%s, batch %d, no HTTP): %.1f img/s", variant, BATCH, ceiling)
+    model = str(bundle.path.resolve())
+    baseline = ServerRun("baseline", "FastAPI + eager PyTorch fp32, one image per request")
+    ours = ServerRun("ours", f"pokedex serve: ONNX Runtime {variant}, dynamic batching")
+    with tempfile.TemporaryDirectory(prefix="pokedex-serving-bench-") as tmp:
+        work = Path(tmp)
+        port = _free_port()
+        naive = [sys.executable, "-m", "pokedex.benchmarks.naive_server", model, str(port)]
+        base = f"http://127.0.0.1:{port}"
+        with server_process(naive, f"{base}/healthz", work / "baseline.log") as (proc, ready):
+            baseline.ready_s = ready
+            _drive(baseline, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
+        port = _free_port()
+        # the installed CLI, exactly as deployed; its prediction log goes to the temp folder
+        ours_cmd = [
+            *(sys.executable, "-c", "from pokedex.cli import app; app()"),
+            *("serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("--model", model, "--variant", variant),
+        ]
+        env = {
+            "POKEDEX_PREDICTION_LOG_URL": f"sqlite:///{work / 'predictions.db'}",
+            "POKEDEX_THREADS": str(threads),
+        }
+        base = f"http://127.0.0.1:{port}"
+        with server_process(ours_cmd, f"{base}/readyz", work / "ours.log", env) as (proc, ready):
+            ours.ready_s = ready
+            _drive(ours, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
+    return ServingResult(model, variant, source, window_s, baseline, ours, ceiling)
+
+
+_HEADER = (
+    "server",
+    "clients",
+    "req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "peak RSS MB",
+    "client CPU %",
+)
+
+
+def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
+    """One row per server and concurrency level, then the ceiling."""
+
+    def ms(value: float | None) -> str:
+        return f"{value:.1f}" if value is not None else "–"
+
+    rows = []
+    for server in (result.baseline, result.ours):
+        for lv in server.levels:
+            rows.append(
+                (
+                    server.name,
+                    str(lv.concurrency),
+                    f"{lv.requests_per_s:.1f}",
+                    ms(lv.percentile_ms(50)),
+                    ms(lv.percentile_ms(95)),
+                    ms(lv.percentile_ms(99)),
+                    str(lv.errors),
+                    f"{lv.peak_rss_mb:.0f}",
+                    f"{100 * lv.client_cpu_s / (lv.window_s + 1e-9):.0f}",
+                )
+            )
+    rows.append(
+        (f"ceiling ({result.variant}, batch {BATCH}, no HTTP)", "–", f"{result.ceiling:.1f}")
+        + ("–",) * (len(_HEADER) - 3)
+    )
+    return rows
+
+
+def summary_lines(result: ServingResult) -> list[str]:
+    """Context and ratios under the table, then the verdict."""
+    lines = [
+        f"model {result.model} ({result.variant}); requests: {result.images}; "
+        f"{result.window_s:g} s per level",
+    ]
+    lines += [
+        f"{s.name}: {s.description}; ready in {s.ready_s:.1f} s, idle RSS {s.idle_rss_mb:.0f} MB, "
+        f"peak {s.peak_rps:.1f} req/s"
+        for s in (result.baseline, result.ours)
+    ]
+    first = next((lv.first_error for lv in result.ours.levels if lv.first_error), None)
+    lines += [
+        f"ours/baseline (peak): {result.speedup:.2f}x; ours/ceiling: {result.of_ceiling:.2f}; "
+        f"top-1 agreement on {len(result.ours.top1)} images: {result.agreement:.0%}",
+        *([f"first error of ours: {first}"] if first else []),
+        result.verdict(),
+    ]
+    return lines
+
+
+def format_markdown(result: ServingResult) -> str:
+    """The table and summary as markdown."""
+    lines = [
+        "| " + " | ".join(_HEADER) + " |",
+        "|---|" + "---:|" * (len(_HEADER) - 1),
+        *("| " + " | ".join(row) + " |" for row in table_rows(result)),
+        "",
+        *(f"- {line}" for line in summary_lines(result)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(result: ServingResult) -> None:
+    """The table and summary on the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Serving benchmark (127.0.0.1)")
+    for i, name in enumerate(_HEADER):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in table_rows(result):
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    for line in summary_lines(result):
+        console.print(line, highlight=False, markup=False)
+
+
+def write_outputs(result: ServingResult, out: Path) -> tuple[Path, Path]:
+    """``serving.json`` and ``serving.md`` in the folder ``out``, each written atomically."""
+    json_path, md_path = out / "serving.json", out / "serving.md"
+    write_json_atomic(json_path, result.to_dict())
+    write_bytes_atomic(md_path, format_markdown(result).encode("utf-8"))
+    return json_path, md_path

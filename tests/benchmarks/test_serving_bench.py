@@ -1,0 +1,132 @@
+"""`pokedex benchmark serving`: both real servers answer, the table and verdict add up."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import pokedex.export as export_module
+from pokedex.benchmarks.loadgen import LevelResult
+from pokedex.benchmarks.serving import (
+    CONCURRENCY,
+    ServerRun,
+    ServingResult,
+    format_markdown,
+    request_images,
+    run,
+)
+from pokedex.bundle import read_bundle
+from pokedex.cli import app
+from pokedex.errors import PokedexError
+from pokedex.export import export
+from tests.test_export import LOOSE, copy_instead_of_quantizing, make_processed, make_tiny_bundle
+
+LEVELS = (1, 4)
+
+
+def _level(concurrency: int, ok: int, errors: int = 0) -> LevelResult:
+    latencies = list(np.linspace(5.0, 50.0, ok))
+    return LevelResult(concurrency, 1.0, latencies, errors, "HTTP 503" if errors else None, 300.0)
+
+
+def _result(
+    baseline_ok: list[int], ours_ok: list[int], ceiling: float, errors: int = 0
+) -> ServingResult:
+    baseline = ServerRun("baseline", "naive", top1=["a", "b"])
+    baseline.levels = [_level(c, n) for c, n in zip(CONCURRENCY, baseline_ok, strict=False)]
+    ours = ServerRun("ours", "ours", top1=["a", "c"])
+    ours.levels = [_level(c, n) for c, n in zip(CONCURRENCY, ours_ok, strict=False)]
+    ours.levels[-1].errors = errors
+    return ServingResult("m", "fp32", "synthetic", 1.0, baseline, ours, ceiling)
+
+
+def test_ratios_use_each_servers_peak_and_errors_fail_the_verdict() -> None:
+    result = _result([100, 120, 110], [150, 400, 420], ceiling=600.0)
+    assert result.speedup == pytest.approx(420 / 120)
+    assert result.of_ceiling == pytest.approx(420 / 600)
+    assert result.agreement == 0.5
+    assert result.passed
+    assert result.verdict().startswith("PASS")
+    assert not _result([100, 120, 110], [150, 400, 420], 600.0, errors=1).passed
+    assert not _result([100, 150, 110], [150, 400, 420], 600.0).passed  # 2.8x
+    slow = _result([100, 120, 110], [150, 400, 420], ceiling=800.0)  # 0.525 of the ceiling
+    assert slow.verdict().startswith("FAIL")
+
+
+def test_markdown_has_a_row_per_level_the_ceiling_and_the_verdict() -> None:
+    result = _result([100, 120], [150, 400], ceiling=600.0)
+    lines = format_markdown(result).splitlines()
+    rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| baseline"] * 2 + ["| ours"] * 2 + [
+        "| ceiling (fp32, batch 32, no HTTP)"
+    ]
+    assert "| 400.0 |" in rows[3]
+    assert lines[-1].startswith("- PASS: ours/baseline 3.33x")
+
+
+def test_request_images_are_pngs_of_the_test_split_or_say_they_are_synthetic(
+    tmp_path: Path,
+) -> None:
+    processed = make_processed(tmp_path / "processed", train=4, test=6)
+    canvases, bodies, source = request_images(processed, 4)
+    assert len(bodies) == 4
+    assert "test-split" in source
+    decoded = np.asarray(Image.open(io.BytesIO(bodies[0])))
+    np.testing.assert_array_equal(decoded, canvases[0])  # lossless: the pixels of the data
+    _, bodies, source = request_images(None, 3)
+    assert len(bodies) == 3
+    assert "synthetic" in source
+
+
+def test_a_bundle_without_pytorch_weights_is_refused(tmp_path: Path) -> None:
+    from tests.serving.conftest import write_bundle  # ONNX only, no safetensors
+
+    bundle = read_bundle(write_bundle(tmp_path / "bundle"))
+    with pytest.raises(PokedexError, match=r"weights\.safetensors.*pokedex export"):
+        run(bundle, None, window_s=0.1)
+
+
+@pytest.mark.slow
+def test_both_servers_answer_every_request_and_the_table_is_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    processed = make_processed(tmp_path / "processed", train=16, test=12)
+    monkeypatch.setattr(export_module, "quantize_int8", copy_instead_of_quantizing)
+    export(bundle.path, processed=processed, **{**LOOSE, "calibration_images": 8})
+    out = tmp_path / "report"
+    args = ["benchmark", "serving", "--model", str(bundle.path), "--processed", str(processed)]
+    args += [a for c in LEVELS for a in ("--concurrency", str(c))]
+    args += ["--duration", "1", "--warmup", "0.3", "--images", "12", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"^(PASS|FAIL): ours/baseline", result.output, re.MULTILINE)
+    report = json.loads((out / "serving.json").read_text())
+    assert report["variant"] == "fp32"  # exported, never benchmarked: what serve loads
+    assert report["images"].startswith("12 test-split images")
+    assert report["top1_agreement"] == 1.0  # same weights: same answers from both servers
+    assert report["ceiling_images_per_s"] > 0
+    servers = {s["name"]: s for s in report["servers"]}
+    assert set(servers) == {"baseline", "ours"}
+    for server in servers.values():
+        assert [lv["concurrency"] for lv in server["levels"]] == list(LEVELS)
+        assert server["errors"] == 0
+        assert 0 < server["ready_s"] < 180
+        assert server["idle_rss_mb"] > 20
+        for lv in server["levels"]:
+            assert lv["ok"] > 0
+            assert lv["requests_per_s"] == pytest.approx(lv["ok"] / lv["window_s"])
+            assert 0 < lv["p50_ms"] <= lv["p95_ms"] <= lv["p99_ms"]
+            assert lv["peak_rss_mb"] >= server["idle_rss_mb"] * 0.9
+    ours_peak = max(lv["requests_per_s"] for lv in servers["ours"]["levels"])
+    assert report["of_ceiling"] == pytest.approx(ours_peak / report["ceiling_images_per_s"])
+    markdown = (out / "serving.md").read_text()
+    assert markdown.count("| baseline |") == len(LEVELS)
+    assert markdown.count("| ours |") == len(LEVELS)
