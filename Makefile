@@ -51,5 +51,13 @@ train-smoke: setup
 train: setup ## the release recipe for this machine's CPUs
 	$(BIN)/pokedex train experiment=cpu
 
+# The documentation site (mkdocs.yml): strict, so a broken link or a page left out of the nav fails.
+.PHONY: docs docs-serve
+docs: setup ## build the site into site/
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: setup ## preview the site with live reload on 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
 clean:
 	rm -rf runs reports .pytest_cache .ruff_cache coverage.xml .coverage
