@@ -122,8 +122,12 @@ def image_to_input(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
 
     Goes through the same canvas step as the packed data so serving and training agree.
     """
-    canvas = fit_square(to_rgba(image), CANVAS)[None]
-    return canvases_to_input(canvas, spec)
+    return canvases_to_input(to_canvas(image)[None], spec)
+
+
+def to_canvas(image: Image.Image) -> np.ndarray:
+    """A decoded image -> its ``(CANVAS, CANVAS, 4)`` uint8 RGBA canvas, as the packed data."""
+    return fit_square(to_rgba(image), CANVAS)
 
 
 def decode(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:

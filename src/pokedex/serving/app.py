@@ -17,8 +17,18 @@ from pokedex.serving.errors import install_handlers
 from pokedex.serving.metrics import Metrics
 from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pokedex.serving.model import load_model
+from pokedex.serving.monitor import DriftMonitor, watch
 from pokedex.serving.predlog import PredictionLog
-from pokedex.serving.routes import admin, health, metrics, model, predict, species, types
+from pokedex.serving.routes import (
+    admin,
+    health,
+    metrics,
+    model,
+    monitoring,
+    predict,
+    species,
+    types,
+)
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ServingState
 
@@ -66,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(species.router)
     app.include_router(types.router)
     app.include_router(model.router)
+    app.include_router(monitoring.router)
     if settings.admin_token is not None:
         app.include_router(admin.router)
     return app
@@ -88,7 +99,10 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
             settings.prediction_log_url, max_queue=settings.prediction_log_queue, on_drop=count_drop
         )
         predlog.start()
-    state = ServingState(settings, app_metrics, batcher, pool, predlog)
+    drift = None
+    if settings.prediction_log_url:
+        drift = DriftMonitor(settings.prediction_log_url, app_metrics, settings.drift_cache_s)
+    state = ServingState(settings, app_metrics, batcher, pool, predlog, drift)
     try:
         loaded = await asyncio.to_thread(
             load_model, settings.model, settings.variant, settings.threads
@@ -98,13 +112,21 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         log.error("%s; /readyz answers 503 until an admin reload succeeds", state.load_error)
     else:
         state.set_model(loaded)
+    if drift is not None and settings.drift_interval_s > 0:
+        state.drift_task = asyncio.create_task(
+            watch(drift, lambda: state.model, settings.drift_window, settings.drift_interval_s)
+        )
     return state
 
 
 async def _stop(state: ServingState) -> None:
     """Finish queued predictions, then flush the prediction log (nothing acknowledged is lost)."""
+    if state.drift_task is not None:
+        state.drift_task.cancel()
     await state.batcher.stop()
     state.preprocess_pool.shutdown(wait=True)
     if state.predlog is not None:
         await asyncio.to_thread(state.predlog.close)
+    if state.drift is not None:
+        state.drift.close()
     log.info("stopped: queues drained")

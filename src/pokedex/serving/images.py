@@ -10,17 +10,15 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
-from pokedex.data.preprocess import decode, flatten, to_rgba
+from pokedex.data.preprocess import canvases_to_input, decode, to_canvas
+from pokedex.monitoring.features import canvas_stats
 from pokedex.serving.errors import ApiError
 from pokedex.serving.predictor import OnnxPredictor
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = "PNG, JPEG or WebP"
-_STATS_SIDE = 64  # statistics are computed on a thumbnail: cheap even for a 25 Mpx upload
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -29,9 +27,11 @@ class ImageStats:
 
     width: int
     height: int
-    brightness: float  # mean luma in [0, 1], composited on the model's background
-    contrast: float  # standard deviation of that luma
-    alpha_coverage: float  # fraction of pixels that are not fully transparent
+    brightness: float  # the drift features of pokedex.monitoring.features, on the model's canvas
+    contrast: float
+    colourfulness: float
+    sharpness: float
+    alpha_coverage: float
 
 
 @dataclass(frozen=True)
@@ -74,26 +74,18 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
         # the magic bytes said one thing and Pillow found another: refuse rather than guess
         raise ApiError(415, f"unsupported file type: send a {SUPPORTED} image")
     try:
-        x = predictor.preprocess_image(image)
-        stats = image_stats(image, predictor.spec.background)
+        canvas = to_canvas(image)  # (S, S, 4): the model input and the statistics both start here
+        x = canvases_to_input(canvas[None], predictor.spec)[0]
+        stats = image_stats(image.size, canvas, predictor.spec.background)
     except Exception as exc:
         log.debug("preprocessing failed: %r", exc)
         raise ApiError(400, f"cannot read the {fmt} image: {exc}") from exc
     return Prepared(x=x, stats=stats)
 
 
-def image_stats(image: Image.Image, background: tuple[int, int, int]) -> ImageStats:
-    """Size, brightness, contrast and alpha coverage of a decoded image."""
-    width, height = image.size
-    small = image.copy()
-    small.thumbnail((_STATS_SIDE, _STATS_SIDE))
-    rgba = np.asarray(to_rgba(small), dtype=np.uint8)  # (h, w, 4)
-    rgb = flatten(rgba[None], background)[0]  # (h, w, 3) in [0, 1]
-    luma = rgb @ _LUMA  # (h, w)
-    return ImageStats(
-        width=width,
-        height=height,
-        brightness=float(luma.mean()),
-        contrast=float(luma.std()),
-        alpha_coverage=float((rgba[..., 3] > 0).mean()),
-    )
+def image_stats(
+    size: tuple[int, int], canvas: np.ndarray, background: tuple[int, int, int]
+) -> ImageStats:
+    """The uploaded size and the drift statistics of the image's ``(S, S, 4)`` canvas."""
+    stats = canvas_stats(canvas[None], background)
+    return ImageStats(*size, **{name: float(values[0]) for name, values in stats.items()})

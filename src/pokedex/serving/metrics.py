@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+if TYPE_CHECKING:
+    from pokedex.monitoring.drift import DriftReport
 
 MAX_SPECIES_LABELS = 1000
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -66,6 +70,9 @@ class Metrics:
             "pokedex_predictions_unknown", "Predictions flagged as no known species.", registry=r
         )
         self.model_info = Info("pokedex_model", "The model being served.", registry=r)
+        self.ready = Gauge(
+            "pokedex_model_ready", "1 while a model is loaded and serving, else 0.", registry=r
+        )
         self.reloads = Counter(
             "pokedex_model_reloads", "Admin model reloads by result.", ["result"], registry=r
         )
@@ -75,6 +82,7 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self._drift_gauges(r)
         self._species_seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -97,3 +105,57 @@ class Metrics:
     def set_model(self, name: str, version: str, variant: str) -> None:
         """Publish which model is being served."""
         self.model_info.info({"name": name, "version": version, "variant": variant})
+        self.ready.set(1)
+
+    def _drift_gauges(self, r: CollectorRegistry) -> None:
+        # label values are the fixed feature names of pokedex.monitoring.drift (8 of them)
+        self.drift_detected = Gauge(
+            "pokedex_drift_detected", "1 when the last drift check found drift, else 0.", registry=r
+        )
+        self.drift_feature = Gauge(
+            "pokedex_drift_feature_detected",
+            "1 when the feature drifted in the last drift check, else 0.",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_p_value = Gauge(
+            "pokedex_drift_feature_p_value",
+            "P-value of the feature's drift test in the last check.",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_psi = Gauge(
+            "pokedex_drift_feature_psi",
+            "Population Stability Index of the feature in the last check.",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_window = Gauge(
+            "pokedex_drift_window_predictions",
+            "Predictions compared in the last drift check.",
+            registry=r,
+        )
+        self.drift_checked = Gauge(
+            "pokedex_drift_last_check_timestamp_seconds",
+            "Unix time of the last drift check.",
+            registry=r,
+        )
+        self.reference_confidence = Gauge(
+            "pokedex_drift_reference_confidence_ratio",
+            "Mean top-1 probability of the served model on its reference profile.",
+            registry=r,
+        )
+
+    def publish_drift(self, report: DriftReport, reference_confidence: float) -> None:
+        """Export a drift check; features it did not test (too few predictions) disappear."""
+        self.drift_detected.set(1 if report.verdict == "drift" else 0)
+        self.drift_window.set(report.predictions)
+        self.drift_checked.set(report.checked_at.timestamp())
+        self.reference_confidence.set(reference_confidence)
+        for gauge in (self.drift_feature, self.drift_p_value, self.drift_psi):
+            gauge.clear()
+        for f in report.features:
+            self.drift_feature.labels(feature=f.name).set(1 if f.drifted else 0)
+            self.drift_p_value.labels(feature=f.name).set(f.p_value)
+            if f.psi is not None:
+                self.drift_psi.labels(feature=f.name).set(f.psi)

@@ -9,20 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
+from pokedex.monitoring.features import embedding_summary
 from pokedex.serving.batching import BatcherClosedError, QueueFullError, Row
 from pokedex.serving.errors import ApiError
 from pokedex.serving.images import Prepared, prepare
 from pokedex.serving.model import ServedModel
 from pokedex.serving.schemas import Prediction
 from pokedex.serving.state import ServingState
-
-_EMBEDDING_HEAD = 8
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ def _log_row(
     image: bytes | None,
 ) -> dict[str, Any]:
     ref = model.ref
-    features = row.features.astype(np.float64)  # (D,)
+    embedding = embedding_summary(row.features[None])  # from (1, D)
     return {
         "id": uuid.uuid4(),
         "request_id": request_id,
@@ -115,13 +112,9 @@ def _log_row(
         "known": prediction.known,
         "energy": row.energy,
         "latency_ms": latency_ms,
-        "width": item.stats.width,
-        "height": item.stats.height,
-        "brightness": item.stats.brightness,
-        "contrast": item.stats.contrast,
-        "alpha_coverage": item.stats.alpha_coverage,
-        "embedding_norm": float(np.linalg.norm(features)),
-        "embedding_mean": float(features.mean()) if features.size else 0.0,
-        "embedding_head": [round(float(v), 6) for v in features[:_EMBEDDING_HEAD]],
+        **asdict(item.stats),
+        "embedding_norm": float(embedding["embedding_norm"][0]),
+        "embedding_mean": float(embedding["embedding_mean"][0]),
+        "embedding_head": [round(float(v), 6) for v in embedding["embedding_head"][0]],
         "image": image,
     }

@@ -54,12 +54,15 @@ predictions = Table(
     Column("latency_ms", Float, nullable=False),
     Column("width", Integer),
     Column("height", Integer),
+    # image statistics and embedding summary: pokedex.monitoring.features defines each
     Column("brightness", Float),
     Column("contrast", Float),
+    Column("colourfulness", Float),
+    Column("sharpness", Float),
     Column("alpha_coverage", Float),
     Column("embedding_norm", Float),
     Column("embedding_mean", Float),
-    Column("embedding_head", JSON),  # the first 8 dimensions, enough to spot a shifted embedding
+    Column("embedding_head", JSON),  # the leading dimensions: the multivariate drift test
     Column("image", LargeBinary),  # only when settings.log_images is on
 )
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pokedex.monitoring.window import parse_window
 
 MB = 1024 * 1024
 
@@ -42,9 +44,19 @@ class Settings(BaseSettings):
     prediction_log_queue: int = Field(10_000, ge=1)
     log_images: bool = False
 
+    # drift monitoring over the prediction log (see docs/monitoring.md)
+    drift_window: str = Field("500", description="last N predictions, or a duration: 30m, 6h")
+    drift_interval_s: float = Field(60.0, ge=0, description="gauge refresh period; 0: off")
+    drift_cache_s: float = Field(10.0, ge=0, description="reuse a check this recent")
+
     # admin reload: the route exists only when a token is set
     admin_token: SecretStr | None = None
     model_roots: list[str] = Field(default_factory=lambda: ["models"])
 
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "info"
+
+    @field_validator("drift_window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        return parse_window(value).text  # ValueError names the accepted forms

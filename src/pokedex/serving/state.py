@@ -13,6 +13,7 @@ from pokedex.serving.batching import MicroBatcher
 from pokedex.serving.errors import ApiError
 from pokedex.serving.metrics import Metrics
 from pokedex.serving.model import ServedModel
+from pokedex.serving.monitor import DriftMonitor
 from pokedex.serving.predlog import PredictionLog
 from pokedex.serving.settings import Settings
 
@@ -26,6 +27,8 @@ class ServingState:
     batcher: MicroBatcher
     preprocess_pool: ThreadPoolExecutor
     predlog: PredictionLog | None = None
+    drift: DriftMonitor | None = None  # None when the prediction log is off
+    drift_task: asyncio.Task[None] | None = None  # the periodic check that refreshes the gauges
     model: ServedModel | None = None  # replaced whole on reload: readers never see half a model
     load_error: str | None = "the model is loading"
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

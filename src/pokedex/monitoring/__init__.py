@@ -1,0 +1,1 @@
+"""Monitoring: image and model features, the reference profile, and drift tests against it."""

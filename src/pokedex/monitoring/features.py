@@ -1,0 +1,69 @@
+"""What the monitor measures per image: ONE definition, shared by the profile and the server.
+
+Image statistics are computed on the 128 px RGBA canvas that the preprocessing builds for the
+model (``fit_square(to_rgba(image), CANVAS)``), composited on the model's background, so a
+served upload and a packed training image are measured the same way. Numpy only: serving
+imports this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pokedex.data.preprocess import flatten
+
+# name -> one-line meaning (the docs and the HTML report print these)
+IMAGE_FEATURES = {
+    "brightness": "mean luma in [0, 1], on the model's background",
+    "contrast": "standard deviation of that luma",
+    "colourfulness": "Hasler-Süsstrunk colourfulness of the composited image",
+    "sharpness": "mean absolute Laplacian of the luma (blur lowers it, noise raises it)",
+    "alpha_coverage": "fraction of canvas pixels at least half opaque (1.0 for a photo)",
+}
+MODEL_FEATURES = {
+    "confidence": "top-1 calibrated probability",
+    "embedding_norm": "L2 norm of the penultimate embedding",
+}
+EMBEDDING_HEAD = 8  # leading embedding dimensions logged per prediction (the multivariate test)
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def canvas_stats(canvases: np.ndarray, background: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """The :data:`IMAGE_FEATURES` of RGBA canvases ``(N, S, S, 4)`` uint8, each ``(N,)``."""
+    rgb = flatten(canvases, background)  # (N, S, S, 3) in [0, 1]
+    luma = rgb @ _LUMA  # (N, S, S)
+    # 4-neighbour Laplacian on the interior pixels: (N, S-2, S-2)
+    lap = (
+        4 * luma[:, 1:-1, 1:-1]
+        - luma[:, :-2, 1:-1]
+        - luma[:, 2:, 1:-1]
+        - luma[:, 1:-1, :-2]
+        - luma[:, 1:-1, 2:]
+    )
+    return {
+        "brightness": luma.mean(axis=(1, 2)),
+        "contrast": luma.std(axis=(1, 2)),
+        "colourfulness": colourfulness(rgb),
+        "sharpness": np.abs(lap).mean(axis=(1, 2)),
+        "alpha_coverage": (canvases[..., 3] >= 128).mean(axis=(1, 2)),
+    }
+
+
+def colourfulness(rgb: np.ndarray) -> np.ndarray:
+    """Hasler & Süsstrunk (2003) colourfulness of ``(N, H, W, 3)`` images in [0, 1]: ``(N,)``."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    std = np.hypot(rg.std(axis=(1, 2)), yb.std(axis=(1, 2)))
+    mean = np.hypot(rg.mean(axis=(1, 2)), yb.mean(axis=(1, 2)))
+    return std + 0.3 * mean
+
+
+def embedding_summary(features: np.ndarray) -> dict[str, np.ndarray]:
+    """Norm ``(N,)``, mean ``(N,)`` and leading dimensions ``(N, 8)`` of embeddings ``(N, D)``."""
+    f = features.astype(np.float64)
+    return {
+        "embedding_norm": np.linalg.norm(f, axis=1),
+        "embedding_mean": f.mean(axis=1) if f.shape[1] else np.zeros(len(f)),
+        "embedding_head": f[:, :EMBEDDING_HEAD],
+    }

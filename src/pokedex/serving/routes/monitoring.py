@@ -1,0 +1,49 @@
+"""Drift of the served model's inputs and outputs against its reference profile."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from pokedex.errors import PokedexError
+from pokedex.monitoring.check import NoReferenceError
+from pokedex.monitoring.drift import DriftReport
+from pokedex.monitoring.window import parse_window
+from pokedex.serving.errors import ApiError
+from pokedex.serving.schemas import ErrorBody
+from pokedex.serving.state import ModelDep, StateDep
+
+router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
+
+WindowQuery = Annotated[
+    str | None,
+    Query(
+        max_length=16,
+        description="the last N predictions (500) or a duration (30m, 6h, 7d); "
+        "default: the server's POKEDEX_DRIFT_WINDOW",
+    ),
+]
+
+
+@router.get(
+    "/drift",
+    response_model=DriftReport,
+    responses={status: {"model": ErrorBody} for status in (404, 422, 503)},
+)
+async def get_drift(state: StateDep, model: ModelDep, window: WindowQuery = None) -> DriftReport:
+    """Per-feature drift tests of recent predictions against the model's reference, and the
+    overall verdict (``drift``, ``no_drift`` or ``insufficient_data``)."""
+    try:
+        chosen = parse_window(window or state.settings.drift_window)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+    if state.drift is None:
+        raise ApiError(404, "the prediction log is off (POKEDEX_PREDICTION_LOG_URL is empty)")
+    try:
+        return await asyncio.to_thread(state.drift.check, model, chosen)
+    except NoReferenceError as exc:
+        raise ApiError(404, str(exc)) from exc
+    except PokedexError as exc:  # the prediction log cannot be read
+        raise ApiError(503, str(exc), {"Retry-After": "30"}) from exc
