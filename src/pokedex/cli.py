@@ -29,6 +29,11 @@ bench_app = typer.Typer(
     help="Measure speed: the tables in docs/benchmarks.md.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="benchmark")
+registry_app = typer.Typer(
+    help="The MLflow model registry: register bundles, the promotion gate, aliases.",
+    no_args_is_help=True,
+)
+app.add_typer(registry_app, name="registry")
 
 log = logging.getLogger("pokedex")
 
@@ -408,3 +413,97 @@ def evaluate_cmd(
         photos=photos,
     )
     typer.echo(json.dumps(metrics, default=str))
+
+@registry_app.command("register")
+@clean_errors
+def registry_register(
+    bundle: Annotated[Path, typer.Option(help="Bundle folder to register.")],
+    alias: Annotated[
+        str | None, typer.Option(help="Alias to point at the new version ('' for none).")
+    ] = "candidate",
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "pokedex",
+) -> None:
+    """Log a bundle to MLflow and make it a version of the registered model."""
+    from pokedex.registry import register_bundle
+
+    mv = register_bundle(bundle, name=name, alias=alias or None)
+    aliases = f" (alias {alias})" if alias else ""
+    typer.echo(f"registered {name} version {mv.version}{aliases}: models:/{name}/{mv.version}")
+
+
+@registry_app.command("promote")
+@clean_errors
+def registry_promote(
+    model: Annotated[
+        str, typer.Option(help="Candidate: models:/name@alias or models:/name/version.")
+    ] = "models:/pokedex@candidate",
+    processed: Annotated[
+        Path | None,
+        typer.Option(help="Processed data (default: $POKEDEX_PROCESSED, else data/processed)."),
+    ] = None,
+    max_top1_drop: Annotated[
+        float | None,
+        typer.Option(help="Allowed top-1 drop, e.g. 0.01 (default: $POKEDEX_GATE_MAX_TOP1_DROP)."),
+    ] = None,
+    max_ece_rise: Annotated[
+        float | None,
+        typer.Option(help="Allowed ECE rise, e.g. 0.01 (default: $POKEDEX_GATE_MAX_ECE_RISE)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Decide, but leave the alias alone.")] = False,
+) -> None:
+    """Gate: score candidate and production on the same test images; move `production` only if
+    the candidate is not worse beyond the margins. Exit 0 promoted, 1 refused, 2 usage error."""
+    from pydantic import ValidationError
+
+    from pokedex.evaluation.gate import GateSettings, format_comparison
+    from pokedex.promote import promote
+
+    given = {"max_top1_drop": max_top1_drop, "max_ece_rise": max_ece_rise}
+    try:
+        settings = GateSettings(**{k: v for k, v in given.items() if v is not None})
+        processed = processed or _env_path("POKEDEX_PROCESSED") or Path("data/processed")
+        result = promote(model, processed, settings, dry_run=dry_run)
+    except ValidationError as exc:
+        raise PokedexError(f"invalid gate margin: {exc.errors()[0]['msg']}", exit_code=2) from None
+    except PokedexError as exc:  # whatever keeps the gate from deciding is not a refusal
+        raise PokedexError(str(exc), exit_code=2) from None
+    if result.comparison is None:
+        typer.echo(f"{result.name} version {result.candidate} already is production")
+        return
+    old = result.production and f"v{result.production}"
+    typer.echo(format_comparison(result.comparison, f"v{result.candidate}", old))
+    if not result.comparison.accepted:
+        typer.echo(f"verdict: REFUSED ({'; '.join(result.comparison.reasons)})")
+        typer.echo(f"production stays at version {result.production}")
+        raise typer.Exit(1)
+    if result.production is None:
+        verdict = "no production model yet: the candidate becomes production"
+    else:
+        verdict = "the candidate is within the margins"
+    action = "would move" if dry_run else "moved"
+    typer.echo(f"verdict: PROMOTE ({verdict}); production {action} to version {result.candidate}")
+
+
+@registry_app.command("list")
+@clean_errors
+def registry_list(
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "pokedex",
+) -> None:
+    """Versions with their aliases, bundle version and recorded metrics."""
+    from pokedex.registry import format_versions, list_versions
+
+    typer.echo(format_versions(list_versions(name)))
+
+
+@registry_app.command("alias")
+@clean_errors
+def registry_alias(
+    alias: Annotated[str, typer.Argument(help="Alias to move, e.g. production.")],
+    version: Annotated[str, typer.Argument(help="Version number to point it at.")],
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "pokedex",
+) -> None:
+    """Point an alias at a version with no gate: how a bad promotion is rolled back."""
+    from pokedex.registry import set_alias
+
+    before = set_alias(name, alias, version)
+    typer.echo(f"{name}@{alias}: version {before or 'none'} -> {version}")
