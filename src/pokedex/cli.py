@@ -34,6 +34,11 @@ registry_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(registry_app, name="registry")
+drift_app = typer.Typer(
+    help="Drift of served inputs and predictions against the model's reference profile.",
+    invoke_without_command=True,
+)
+app.add_typer(drift_app, name="drift")
 
 log = logging.getLogger("pokedex")
 
@@ -388,7 +393,10 @@ def evaluate_cmd(
     processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
         "data/processed"
     ),
-    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/evaluation"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Report folder. Default: reports/evaluation (reports/robustness)."),
+    ] = None,
     calibrate: Annotated[
         bool, typer.Option(help="Fit temperature + open-set threshold on val, store in the bundle.")
     ] = True,
@@ -397,22 +405,51 @@ def evaluate_cmd(
         Path | None,
         typer.Option(help="Labelled photo set (zip/folder). Default: $POKEDEX_REAL_PHOTOS."),
     ] = None,
+    robustness: Annotated[
+        bool, typer.Option(help="Instead: top-1 under controlled shifts, table and plot.")
+    ] = False,
+    shift: Annotated[
+        list[str] | None, typer.Option(help="With --robustness: only this shift (repeatable).")
+    ] = None,
+    severity: Annotated[
+        list[int] | None, typer.Option(help="With --robustness: only this severity, 1-5.")
+    ] = None,
+    images: Annotated[
+        int | None, typer.Option(help="With --robustness: a seeded subset of this many images.")
+    ] = None,
 ) -> None:
-    """Test-split metrics, calibration, open-set threshold and a report."""
-    from pokedex.evaluate import evaluate
+    """Test-split metrics, calibration, open-set threshold and a report (or --robustness)."""
     from pokedex.predict import resolve_model
+
+    if robustness:
+        from pokedex.evaluation.robustness import render_table
+        from pokedex.evaluation.robustness import robustness as run_robustness
+
+        report = run_robustness(
+            resolve_model(model),
+            processed,
+            out or Path("reports/robustness"),
+            split=split,
+            shifts=shift,
+            severities=severity,
+            images=images,
+        )
+        typer.echo(render_table(report))
+        return
+    from pokedex.evaluate import evaluate
 
     photos = photos or _env_path("POKEDEX_REAL_PHOTOS")
     metrics = evaluate(
         resolve_model(model),
         processed,
-        out,
+        out or Path("reports/evaluation"),
         split=split,
         calibrate=calibrate,
         embeddings=embeddings,
         photos=photos,
     )
     typer.echo(json.dumps(metrics, default=str))
+
 
 @registry_app.command("register")
 @clean_errors
@@ -507,3 +544,94 @@ def registry_alias(
 
     before = set_alias(name, alias, version)
     typer.echo(f"{name}@{alias}: version {before or 'none'} -> {version}")
+
+
+@drift_app.callback()
+@clean_errors
+def drift_cmd(
+    ctx: typer.Context,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            help="Last N predictions (500) or a duration (30m, 6h, 7d). "
+            "Default: $POKEDEX_DRIFT_WINDOW, else 500."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Prediction-log URL. Default: $POKEDEX_PREDICTION_LOG_URL."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for drift.html and drift.json.")] = Path(
+        "reports/drift"
+    ),
+    fail_on_drift: Annotated[
+        bool, typer.Option(help="Exit with code 1 when the verdict is drift.")
+    ] = False,
+) -> None:
+    """Compare recent logged predictions with the model's reference; print the verdict and
+    write an HTML report."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pydantic import ValidationError
+
+    from pokedex.monitoring.check import check_drift, reference_of
+    from pokedex.monitoring.log import open_log
+    from pokedex.monitoring.report import summary_lines, write_report
+    from pokedex.monitoring.window import parse_window
+    from pokedex.predict import resolve_model
+    from pokedex.serving.settings import Settings
+
+    try:
+        served = Settings()  # the server's defaults: the same log and window
+        chosen = parse_window(window or served.drift_window)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = f"POKEDEX_{str(first['loc'][0]).upper()}"
+        raise PokedexError(f"{name}: {first['msg']}", exit_code=2) from exc
+    except ValueError as exc:
+        raise PokedexError(str(exc), exit_code=2) from exc
+    bundle = resolve_model(model)
+    profile = reference_of(bundle)
+    engine = open_log(db or served.prediction_log_url)
+    try:
+        check = check_drift(bundle, profile, engine, chosen)
+    finally:
+        engine.dispose()
+    for line in summary_lines(check.report):
+        typer.echo(line)
+    for path in write_report(check, out):
+        typer.echo(f"wrote {path}")
+    if fail_on_drift and check.report.verdict == "drift":
+        raise typer.Exit(1)
+
+
+@drift_app.command("profile")
+@clean_errors
+def drift_profile(
+    model: Annotated[
+        str | None,
+        typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
+    ] = None,
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
+    split: Annotated[str, typer.Option(help="Reference split: val (default) or train.")] = "val",
+    max_images: Annotated[int, typer.Option(help="Reference images (a seeded subset).")] = 2000,
+    variant: Annotated[str, typer.Option(help="ONNX variant: auto, fp32 or int8.")] = "auto",
+) -> None:
+    """Build a bundle's drift reference on held-out data through the served-model path (image
+    statistics, confidence, embeddings) and store it in the bundle."""
+    from pokedex.monitoring.profile import build_profile, write_profile
+    from pokedex.predict import resolve_model
+
+    bundle = resolve_model(model)
+    profile = build_profile(bundle, processed, split=split, max_images=max_images, variant=variant)
+    path = write_profile(bundle, profile)
+    typer.echo(
+        f"wrote {path}: {len(profile.observations)} {split} images, "
+        f"mean confidence {profile.confidence_mean:.3f}"
+    )
