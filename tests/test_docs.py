@@ -4,6 +4,7 @@ references that cover every command and route, and a command beside every figure
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -143,6 +144,14 @@ def test_http_reference_covers_every_operation(site: Path) -> None:
     assert "POST /v1/predict" in operations
     missing = [op for op in operations if op not in text]
     assert not missing, f"operations without a section in the HTTP API reference: {missing}"
+
+
+def test_home_page_shows_the_release_bundles_metrics(site: Path) -> None:
+    meta = json.loads((ROOT / "models" / "release" / "bundle.json").read_text(encoding="utf-8"))
+    html = (site / "index.html").read_text(encoding="utf-8")
+    assert meta["version"] in html
+    for key in ("test/acc_top1", "photos/acc_top1"):
+        assert f"{100 * meta['metrics'][key]:.1f} %" in html, key
 
 
 def test_python_reference_renders_each_module(site: Path) -> None:

@@ -5,10 +5,12 @@ A page asks for one with a marker line, replaced when the site is built:
     <!-- generated: cli -->             the Typer app's commands (typer's own docs generator)
     <!-- generated: http-api -->        the FastAPI app's OpenAPI schema (essentials-openapi)
     <!-- generated: ui-screenshots -->  every docs/img/ui-*.png, as the UI's e2e test saves them
+    <!-- generated: release-model -->   the committed release bundle's recorded metrics
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Callable
@@ -19,6 +21,14 @@ from mkdocs.structure.pages import Page
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.MULTILINE)
 ADMIN_TOKEN_PLACEHOLDER = "docs"  # any value: with a token set the app mounts its admin route
+RELEASE_BUNDLE = "models/release/bundle.json"
+# metric key in bundle.json, what it measures, the product's target (blank: none)
+RELEASE_ROWS = (
+    ("test/acc_top1", "top-1 on the held-out test sprites", "≥ 97 %"),
+    ("test/acc_top5", "top-5 on the held-out test sprites", ""),
+    ("photos/acc_top1", "top-1 on real photos (`real-photos-val.zip`, validation only)", "≥ 55 %"),
+    ("photos/acc_top5", "top-5 on real photos", ""),
+)
 
 
 def cli_markdown(page: Page, config: MkDocsConfig) -> str:
@@ -67,10 +77,33 @@ def ui_screenshots_markdown(page: Page, config: MkDocsConfig) -> str:
     return "\n".join(figures)
 
 
+def release_model_markdown(page: Page, config: MkDocsConfig) -> str:
+    """What the committed release bundle recorded: its recipe, provenance and test metrics."""
+    path = Path(config.config_file_path).parent / RELEASE_BUNDLE
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    metrics, run = meta.get("metrics", {}), meta.get("run", {})
+    lines = [
+        f"The release bundle `{meta['version']}` ({meta['net']['arch']} at "
+        f"{meta['preprocess']['size']} px), trained by "
+        f"`pokedex train experiment={run.get('experiment', '?')}` on data version "
+        f"`{run.get('data_version', '?')}` at commit `{str(run.get('git_commit', '?'))[:7]}`. "
+        f"Read from `{RELEASE_BUNDLE}` when this site was built.",
+        "",
+        "| figure | value | target |",
+        "|---|---:|---:|",
+    ]
+    for key, label, target in RELEASE_ROWS:
+        value = metrics.get(key)
+        shown = "not measured" if value is None else f"{100 * value:.1f} %"
+        lines.append(f"| {label} | {shown} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[Page, MkDocsConfig], str]] = {
     "cli": cli_markdown,
     "http-api": http_api_markdown,
     "ui-screenshots": ui_screenshots_markdown,
+    "release-model": release_model_markdown,
 }
 
 
