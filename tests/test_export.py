@@ -217,3 +217,23 @@ def test_a_single_file_model_passes_and_garbage_is_refused(tmp_path: Path) -> No
     bad.write_bytes(b"\x00\xffnot a protobuf" * 10)
     with pytest.raises(PokedexError, match="not a readable ONNX"):
         load_onnx_checked(bad)
+
+
+def test_fp16_weights_halve_the_file_and_keep_predictions(tmp_path: Path) -> None:
+    from pokedex.export import halve_weights
+    from pokedex.models.net import load_net
+
+    bundle = make_tiny_bundle(tmp_path / "b")
+    x = torch.randn(4, 3, bundle.preprocess.size, bundle.preprocess.size)
+    with torch.no_grad():
+        before = load_net(bundle)(x)[0]
+    size = (bundle.path / "weights.safetensors").stat().st_size
+    bundle = halve_weights(bundle)
+    assert (bundle.path / "weights.safetensors").stat().st_size < 0.55 * size
+    assert bundle.meta["weights_dtype"] == "float16"
+    net = load_net(bundle)
+    assert next(net.parameters()).dtype == torch.float32  # runs in fp32 after loading
+    with torch.no_grad():
+        after = net(x)[0]
+    assert torch.allclose(before, after, atol=2e-2)
+    assert torch.equal(before.argmax(1), after.argmax(1))

@@ -234,11 +234,16 @@ def export_cmd(
         float, typer.Option(help="Min top-1 agreement INT8 vs PyTorch.")
     ] = 0.98,
     seed: Annotated[int, typer.Option(help="Image sampling seed.")] = 0,
+    fp16_weights: Annotated[
+        bool, typer.Option(help="First store the safetensors weights as fp16 (half the size).")
+    ] = False,
 ) -> None:
     """Add ONNX fp32 and INT8 (static QDQ) variants to a bundle, checked against PyTorch."""
-    from pokedex.export import export
+    from pokedex.export import export, halve_weights
     from pokedex.predict import resolve_model
 
+    if fp16_weights:
+        halve_weights(resolve_model(model))
     report = export(
         resolve_model(model).path,
         processed=processed,
