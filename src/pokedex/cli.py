@@ -301,8 +301,8 @@ def bench_inference(
     typer.echo(format_table(rows))
     if record:
         choice = record_serving_default(bundle_path, rows)
-        served = f"{choice.variant} (ONNX Runtime)" if choice else "nothing (no variant qualified)"
-        typer.echo(f"Recorded in {bundle_path / 'bundle.json'}: `variant=auto` serves {served}")
+        served = f"{choice.variant} on {choice.backend}" if choice else "nothing (none qualified)"
+        typer.echo(f"Recorded in {bundle_path / 'bundle.json'}: `auto` settings serve {served}")
 
 
 @bench_app.command("serving")

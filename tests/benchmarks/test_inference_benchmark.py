@@ -181,18 +181,49 @@ def test_the_recorded_choice_is_what_an_auto_server_loads(tmp_path: Path) -> Non
 
     bundle = read_bundle(write_bundle(tmp_path / "bundle"))
     assert default_variant(bundle) == "fp32"  # exported, not benchmarked
+    assert OnnxPredictor(bundle).runtime == "onnxruntime"
     rows = [
         _row(variants.EAGER, "pytorch", "fp32", 0.800, 600),
         _row("ort", "onnxruntime", "fp32", 0.800, 700),
         _row("ort int8", "onnxruntime", "int8", 0.795, 900),
-        _row("ov int8", "openvino", "int8", 0.800, 3000),  # faster, but the server runs ORT
     ]
     assert record_serving_default(bundle.path, rows) is rows[2]
     bundle = read_bundle(bundle.path)
-    assert bundle.meta["serving"]["variant"] == "int8"
+    assert (
+        bundle.meta["serving"] | {"variant": "int8", "runtime": "onnxruntime"}
+        == (bundle.meta["serving"])
+    )
     assert OnnxPredictor(bundle).variant == "int8"
     (bundle.path / "model.int8.onnx").unlink()  # a stale choice falls back to what is there
     assert default_variant(bundle) == "fp32"
     (bundle.path / "model.onnx").unlink()
     with pytest.raises(PokedexError, match="pokedex export"):
         default_variant(bundle)
+
+
+def test_openvino_serves_the_same_predictions_when_chosen(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from tests.serving.conftest import write_bundle
+
+    bundle = read_bundle(write_bundle(tmp_path / "bundle"))
+    rows = [
+        _row(variants.EAGER, "pytorch", "fp32", 0.800, 600),
+        _row("ort", "onnxruntime", "fp32", 0.800, 700),
+        _row("ov", "openvino", "fp32", 0.800, 2000),
+    ]
+    assert record_serving_default(bundle.path, rows) is rows[2]
+    served = OnnxPredictor(read_bundle(bundle.path))
+    assert (served.runtime, served.variant) == ("openvino", "fp32")
+    reference = OnnxPredictor(bundle, runtime="onnxruntime")
+    side = bundle.preprocess.size
+    x = np.random.default_rng(0).standard_normal((3, 3, side, side)).astype(np.float32)
+    got, want = served.run(x), reference.run(x)
+    assert np.allclose(got.probabilities, want.probabilities, atol=1e-4)
+    assert np.allclose(got.features, want.features, atol=1e-3)
+
+
+def test_an_unknown_runtime_is_refused(tmp_path: Path) -> None:
+    from tests.serving.conftest import write_bundle
+
+    with pytest.raises(PokedexError, match="unknown runtime"):
+        OnnxPredictor(write_bundle(tmp_path / "bundle"), runtime="tensorrt")

@@ -226,17 +226,18 @@ def serving_default(rows: list[Row]) -> Row | None:
 
 
 def record_serving_default(bundle_path: Path, rows: list[Row]) -> Row | None:
-    """Write the fastest ONNX Runtime variant within 1 point of top-1 into bundle.json.
+    """Write the fastest servable variant within 1 point of top-1 into bundle.json.
 
-    The server (ONNX Runtime) reads it as ``serving.variant`` when started with
-    ``variant=auto``. OpenVINO rows are measured but not chosen: the server does not run them.
+    The server reads it as ``serving.variant`` and ``serving.runtime`` (ONNX Runtime or
+    OpenVINO, both over the exported ONNX file) when started with ``auto`` settings.
     """
-    choice = serving_default([r for r in rows if r.backend != "openvino"])
+    choice = serving_default(rows)
     if choice is not None:
         update_meta(
             read_bundle(bundle_path),
             serving={
                 "variant": choice.variant,
+                "runtime": choice.backend,
                 "top1": choice.top1,
                 "batch32_img_s": max(choice.throughput),
                 "measured": time.strftime("%Y-%m-%d"),

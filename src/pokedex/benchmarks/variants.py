@@ -74,7 +74,7 @@ def torch_predict(net: torch.nn.Module, bf16: bool = False) -> Predict:
 
 def ort_predict(bundle_dir: Path, variant: str, threads: int) -> Predict:
     """The serving predictor's own ONNX Runtime session, so the options match serving."""
-    session = OnnxPredictor(bundle_dir, variant, threads=threads).session
+    session = OnnxPredictor(bundle_dir, variant, threads=threads, runtime="onnxruntime").session
     return lambda x: session.run(None, {"input": x})[0]
 
 

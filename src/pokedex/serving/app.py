@@ -105,7 +105,7 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
     state = ServingState(settings, app_metrics, batcher, pool, predlog, drift)
     try:
         loaded = await asyncio.to_thread(
-            load_model, settings.model, settings.variant, settings.threads
+            load_model, settings.model, settings.variant, settings.threads, settings.runtime
         )
     except Exception as exc:
         state.load_error = f"cannot load model {settings.model!r}: {exc}"

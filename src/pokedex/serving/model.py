@@ -169,10 +169,12 @@ def resolve_ref(ref: str) -> Path:
     return path
 
 
-def load_model(ref: str, variant: str = "auto", threads: int = 0) -> ServedModel:
+def load_model(
+    ref: str, variant: str = "auto", threads: int = 0, runtime: str = "auto"
+) -> ServedModel:
     """Load and warm up the model a REF names; PokedexError (or the runtime's error) if broken."""
     bundle = read_bundle(resolve_ref(ref))
-    predictor = OnnxPredictor(bundle, variant=variant, threads=threads)
+    predictor = OnnxPredictor(bundle, variant=variant, threads=threads, runtime=runtime)
     catalog_path, chart_path = bundle.path / "catalog.json", bundle.path / "typechart.json"
     catalog = load_catalog(catalog_path) if catalog_path.is_file() else {}
     typechart = None

@@ -5,7 +5,9 @@ decode -> preprocess (THE preprocessing from the bundle's spec) -> run -> postpr
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,14 +62,29 @@ def default_variant(bundle: Bundle) -> str:
     )
 
 
+def default_runtime(bundle: Bundle) -> str:
+    """OpenVINO where the benchmark chose it and the package is installed, else ONNX Runtime."""
+    if bundle.meta.get("serving", {}).get("runtime") != "openvino":
+        return "onnxruntime"
+    if importlib.util.find_spec("openvino") is None:
+        log.warning("the bundle prefers OpenVINO, which is not installed: using ONNX Runtime")
+        return "onnxruntime"
+    return "openvino"
+
+
 class OnnxPredictor:
-    """An ONNX Runtime session over one bundle variant; thread-safe ``run`` on batches."""
+    """An ONNX Runtime (or OpenVINO) session over one bundle variant; thread-safe ``run``.
+
+    Both runtimes read the same exported ONNX file; neither needs torch.
+    """
 
     def __init__(
-        self, bundle: Bundle | str | Path, variant: str = "auto", threads: int = 0
+        self,
+        bundle: Bundle | str | Path,
+        variant: str = "auto",
+        threads: int = 0,
+        runtime: str = "auto",
     ) -> None:
-        import onnxruntime as ort
-
         self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
         if variant == "auto":
             variant = default_variant(self.bundle)
@@ -78,6 +95,37 @@ class OnnxPredictor:
 
         load_onnx_checked(path)  # single-file models only: never follow external data paths
         self.variant = variant
+        self.spec = self.bundle.preprocess
+        self.runtime = default_runtime(self.bundle) if runtime == "auto" else runtime
+        if self.runtime == "openvino":
+            self._open_openvino(path, threads)
+        elif self.runtime == "onnxruntime":
+            self._open_onnxruntime(path, threads)
+        else:
+            raise PokedexError(f"unknown runtime {runtime!r}: use auto, onnxruntime or openvino")
+
+    def _open_openvino(self, path: Path, threads: int) -> None:
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise PokedexError("runtime openvino needs `pip install pokedex[openvino]`") from exc
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        request, lock = compiled.create_infer_request(), threading.Lock()
+        outputs = [compiled.output(name) for name in OUTPUTS]
+
+        def infer(x: np.ndarray) -> list[np.ndarray]:
+            with lock:  # one request object: calls from several threads take turns
+                result = request.infer({0: x})
+                return [np.array(result[o]) for o in outputs]
+
+        self._infer = infer
+
+    def _open_onnxruntime(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -85,8 +133,8 @@ class OnnxPredictor:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.spec = self.bundle.preprocess
+        name = self.session.get_inputs()[0].name
+        self._infer = lambda x: self.session.run(list(OUTPUTS), {name: x})
 
     def preprocess(self, data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
         """Image bytes -> ``(3, H, W)`` float32 input; ValueError/OSError on bad input."""
@@ -98,7 +146,7 @@ class OnnxPredictor:
 
     def run(self, inputs: np.ndarray) -> Outputs:
         """Outputs for a preprocessed batch ``(N, 3, H, W)``."""
-        species, types, features = self.session.run(list(OUTPUTS), {self.input_name: inputs})
+        species, types, features = self._infer(inputs)
         t = self.bundle.temperature
         energy = -t * _logsumexp(species / t)
         return Outputs(
@@ -113,6 +161,7 @@ class OnnxPredictor:
         return {
             "name": self.bundle.name,
             "variant": self.variant,
+            "runtime": self.runtime,
             "classes": len(self.bundle.classes),
         }
 

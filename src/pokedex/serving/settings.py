@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # the model: a bundle folder or a registry URI such as models:/pokedex@production
     model: str = "models/release"
     variant: Literal["auto", "fp32", "int8"] = "auto"  # auto: the bundle's benchmarked choice
+    # auto: OpenVINO when the benchmark chose it and it is installed, else ONNX Runtime
+    runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
 
     # dynamic micro-batching

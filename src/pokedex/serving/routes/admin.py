@@ -56,7 +56,9 @@ async def reload_model(body: ReloadRequest, state: StateDep) -> ReloadResponse:
     async with state.reload_lock:
         previous = state.model
         try:
-            model = await asyncio.to_thread(load_model, ref, settings.variant, settings.threads)
+            model = await asyncio.to_thread(
+                load_model, ref, settings.variant, settings.threads, settings.runtime
+            )
         except Exception as exc:
             state.metrics.reloads.labels(result="failed").inc()
             log.warning("reload of %r failed, still serving the previous model: %s", ref, exc)
