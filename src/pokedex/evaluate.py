@@ -2,8 +2,10 @@
 
 PyTorch is the reference path here: the ONNX variants are checked against these numbers.
 Writes one folder, replaced as a whole:
-    metrics.json  report.md  reliability.png  per_species.csv  [embeddings.html  embeddings.png]
-and, when asked to calibrate, stores ``temperature`` and ``open_set`` in the bundle metadata.
+    metrics.json  report.md  reliability.png  per_species.csv
+    [embeddings.html  embeddings.png  embeddings.json]
+and, when asked to calibrate, stores ``temperature``, ``open_set`` and ``confused_pairs`` in the
+bundle metadata (and ``embeddings.json`` in the bundle, for the UI's embedding map).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from pokedex.bundle import Bundle, update_meta
+from pokedex.bundle import EMBEDDINGS_FILE, Bundle, update_meta
 from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
@@ -44,8 +46,10 @@ OUTPUTS = frozenset(
         "per_species.csv",
         "embeddings.html",
         "embeddings.png",
+        EMBEDDINGS_FILE,
     }
 )
+CONFUSED_IN_BUNDLE = 10  # the model page of the UI shows the worst pairs
 UNKNOWNS_PER_SET = 300  # generated non-Pokémon images per set (one set chooses, one measures)
 
 
@@ -206,7 +210,7 @@ def evaluate(
         write_bytes_atomic(tmp / "reliability.png", reliability_png(before, after, temperature))
         (tmp / "per_species.csv").write_text(per_species_csv(rows), encoding="utf-8")
         if embeddings:
-            _write_embeddings(tmp, outputs, labels, pred, bundle.classes, types_of)
+            _write_embeddings(tmp, outputs, labels, pred, bundle.classes, types_of, split)
             figures += ["embeddings.png", "embeddings.html"]
         metrics["seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "report.md").write_text(render_report(metrics, rows, figures), encoding="utf-8")
@@ -214,7 +218,14 @@ def evaluate(
 
     if calibrate:
         keep = ("score", "threshold", "false_accept", "false_reject")
-        update_meta(bundle, temperature=temperature, open_set={k: osr[k] for k in keep})
+        if embeddings:
+            write_bytes_atomic(bundle.path / EMBEDDINGS_FILE, (out / EMBEDDINGS_FILE).read_bytes())
+        update_meta(
+            bundle,
+            temperature=temperature,
+            open_set={k: osr[k] for k in keep},
+            confused_pairs=metrics["confused_pairs"][:CONFUSED_IN_BUNDLE],
+        )
     log_evaluation(bundle, metrics, out)
     log.info(
         "%s %s: top-1 %.2f%%, ECE %.2f%% -> %.2f%% (T=%.3g), false accept %.1f%% / reject %.1f%%",
@@ -237,13 +248,22 @@ def _write_embeddings(
     pred: np.ndarray,
     classes: list[str],
     types_of: dict,
+    split: str,
 ) -> None:
-    from pokedex.evaluation.embeddings import embeddings_html, embeddings_png, project
+    from pokedex.evaluation.embeddings import (
+        embeddings_html,
+        embeddings_png,
+        embeddings_record,
+        project,
+    )
 
     assert outputs.features is not None
     xy = project(outputs.features)  # (N, 2)
     species = [classes[i] for i in labels]
     types = [types_of.get(name, ()) for name in species]
-    html = embeddings_html(xy, species, types, [classes[i] for i in pred])
+    predicted = [classes[i] for i in pred]
+    html = embeddings_html(xy, species, types, predicted)
     (out / "embeddings.html").write_text(html, encoding="utf-8")
     write_bytes_atomic(out / "embeddings.png", embeddings_png(xy, types))
+    record = embeddings_record(xy, species, types, predicted, split)
+    write_json_atomic(out / EMBEDDINGS_FILE, record)

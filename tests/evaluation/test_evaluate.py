@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import pokedex.evaluate as evaluate_module
-from pokedex.bundle import Bundle, read_bundle, update_meta
+from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, update_meta
 from pokedex.errors import PokedexError
 from pokedex.evaluate import evaluate
+from pokedex.serving.schemas import EmbeddingMap
 from tests.evaluation.conftest import CLASSES, COLOURS, SPLIT_SIZES, blob
 
 UNKNOWNS = 60  # per set, 12 of each generated kind: enough to see a rate, quick to run
@@ -98,6 +99,7 @@ def test_calibration_is_fitted_and_stored(calibrated: tuple[dict[str, Any], Path
     assert meta["open_set"] == {
         k: metrics["open_set"][k] for k in ("score", "threshold", "false_accept", "false_reject")
     }
+    assert meta["confused_pairs"] == metrics["confused_pairs"][: evaluate_module.CONFUSED_IN_BUNDLE]
 
 
 def test_threshold_rejects_generated_images(calibrated: tuple[dict[str, Any], Path, Path]) -> None:
@@ -175,7 +177,7 @@ def test_metrics_and_files_go_to_the_training_run(
 
 @pytest.mark.slow
 def test_embedding_explorer(bundle: Bundle, processed: Path, tmp_path: Path) -> None:
-    evaluate(bundle, processed, tmp_path / "out", calibrate=False, embeddings=True)
+    metrics = evaluate(bundle, processed, tmp_path / "out", embeddings=True)
     html = (tmp_path / "out" / "embeddings.html").read_text()
     # plotly escapes <, > and / inside its JSON
     html = html.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u002f", "/")
@@ -184,3 +186,11 @@ def test_embedding_explorer(bundle: Bundle, processed: Path, tmp_path: Path) -> 
     assert '"name":"fire"' in html.replace(" ", "")  # one trace per primary type
     assert (tmp_path / "out" / "embeddings.png").read_bytes().startswith(b"\x89PNG")
     assert "![embeddings](embeddings.png)" in (tmp_path / "out" / "report.md").read_text()
+    # the coordinates travel in the bundle, in the API's schema, for the UI's map
+    stored = (bundle.path / EMBEDDINGS_FILE).read_bytes()
+    assert stored == (tmp_path / "out" / EMBEDDINGS_FILE).read_bytes()
+    points = EmbeddingMap.model_validate_json(stored)
+    assert len(points.x) == metrics["n"] == len(CLASSES) * SPLIT_SIZES["test"]
+    assert points.split == metrics["split"] == "test"
+    assert set(points.species) <= set(CLASSES)
+    assert ["grass", "poison"] in points.types

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR
 from pokedex.errors import PokedexError
 
-# the games' conventional type colours, so the picture reads like a Pokédex
-TYPE_COLOURS = {
-    "normal": "#A8A77A", "fighting": "#C22E28", "flying": "#A98FF3", "poison": "#A33EA1",
-    "ground": "#E2BF65", "rock": "#B6A136", "bug": "#A6B91A", "ghost": "#735797",
-    "steel": "#B7B7CE", "fire": "#EE8130", "water": "#6390F0", "grass": "#7AC74C",
-    "electric": "#F7D02C", "psychic": "#F95587", "ice": "#96D9D6", "dragon": "#6F35FC",
-    "dark": "#705746", "fairy": "#D685AD",
-}  # fmt: skip
 UNKNOWN = "unknown"
 MIN_POINTS = 8  # UMAP needs a neighbourhood to embed
 
@@ -71,7 +65,11 @@ def embeddings_html(
                 name=type_,
                 text=hover,
                 hovertemplate="%{text}<extra></extra>",
-                marker={"size": 5, "color": TYPE_COLOURS.get(type_, "#999999"), "opacity": 0.8},
+                marker={
+                    "size": 5,
+                    "color": TYPE_COLOURS.get(type_, UNKNOWN_COLOUR),
+                    "opacity": 0.8,
+                },
             )
         )
     fig.update_layout(
@@ -85,6 +83,24 @@ def embeddings_html(
     )
     # plotly.js from its CDN: the file stays ~100 KB instead of ~4.5 MB per evaluation
     return fig.to_html(include_plotlyjs="cdn", full_html=True)
+
+
+def embeddings_record(
+    xy: np.ndarray,
+    species: list[str],
+    types: list[Sequence[str]],
+    predicted: list[str],
+    split: str,
+) -> dict[str, Any]:
+    """The projection as JSON columns (the API's ``EmbeddingMap``), rounded to keep it small."""
+    return {
+        "split": split,
+        "x": [round(float(v), 4) for v in xy[:, 0]],
+        "y": [round(float(v), 4) for v in xy[:, 1]],
+        "species": species,
+        "predicted": predicted,
+        "types": [list(t) for t in types],
+    }
 
 
 def embeddings_png(xy: np.ndarray, types: list[Sequence[str]]) -> bytes:
@@ -104,7 +120,7 @@ def embeddings_png(xy: np.ndarray, types: list[Sequence[str]]) -> bytes:
                 s=size,
                 alpha=0.8,
                 label=type_,
-                color=TYPE_COLOURS.get(type_, "#999999"),
+                color=TYPE_COLOURS.get(type_, UNKNOWN_COLOUR),
                 linewidths=0,
             )
     ax.set(xticks=[], yticks=[], title="Penultimate features (UMAP), coloured by primary type")
