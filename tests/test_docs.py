@@ -129,7 +129,7 @@ def test_cli_reference_covers_every_command(site: Path) -> None:
         sub = getattr(command, "commands", {})
         return [prefix] + [p for name, c in sub.items() for p in paths(c, f"{prefix} {name}")]
 
-    html = (site / "cli" / "index.html").read_text(encoding="utf-8")
+    html = (site / "cli.html").read_text(encoding="utf-8")
     commands = paths(typer.main.get_command(app), "pokedex")
     assert len(commands) > 10
     missing = [c for c in commands if f"<code>{c}</code>" not in html]
@@ -138,7 +138,7 @@ def test_cli_reference_covers_every_command(site: Path) -> None:
 
 def test_http_reference_covers_every_operation(site: Path) -> None:
     schema = load_hooks().openapi_schema()
-    html = (site / "http-api" / "index.html").read_text(encoding="utf-8")
+    html = (site / "http-api.html").read_text(encoding="utf-8")
     text = re.sub(r"<[^>]+>", "", html)  # headings wrap methods and path parameters in spans
     operations = [f"{m.upper()} {path}" for path, ops in schema["paths"].items() for m in ops]
     assert "POST /v1/predict" in operations
@@ -159,7 +159,7 @@ def test_python_reference_renders_each_module(site: Path) -> None:
         module = re.search(r"^::: (\S+)$", page.read_text(encoding="utf-8"), re.MULTILINE)
         if module is None:
             continue
-        html = (site / "reference" / page.stem / "index.html").read_text(encoding="utf-8")
+        html = (site / "reference" / f"{page.stem}.html").read_text(encoding="utf-8")
         assert 'class="doc doc-object doc-function"' in html or "doc-class" in html, (
             f"{page.name}: mkdocstrings rendered no function or class of {module[1]}"
         )
