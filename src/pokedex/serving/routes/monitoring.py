@@ -17,12 +17,12 @@ from pokedex.serving.state import ModelDep, StateDep
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
+WINDOW_CHARS = 16
 WindowQuery = Annotated[
     str | None,
     Query(
-        max_length=16,
-        description="the last N predictions (500) or a duration (30m, 6h, 7d); "
-        "default: the server's POKEDEX_DRIFT_WINDOW",
+        description="the last N predictions (500) or a duration (30m, 6h, 7d), at most "
+        f"{WINDOW_CHARS} characters; default: the server's POKEDEX_DRIFT_WINDOW",
     ),
 ]
 
@@ -35,6 +35,9 @@ WindowQuery = Annotated[
 async def get_drift(state: StateDep, model: ModelDep, window: WindowQuery = None) -> DriftReport:
     """Per-feature drift tests of recent predictions against the model's reference, and the
     overall verdict (``drift``, ``no_drift`` or ``insufficient_data``)."""
+    # checked here, not by Query(max_length=...): every 422 of this route is an ErrorBody
+    if window is not None and len(window) > WINDOW_CHARS:
+        raise ApiError(422, f"window: at most {WINDOW_CHARS} characters")
     try:
         chosen = parse_window(window or state.settings.drift_window)
     except ValueError as exc:
