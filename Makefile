@@ -30,8 +30,8 @@ test-all: setup ## every test, the slow ones included
 	$(BIN)/pytest --cov --cov-report=term
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests locustfile.py
+	$(BIN)/ruff format --check src tests locustfile.py
 
 format: setup
 	$(BIN)/ruff check --fix src tests
@@ -50,6 +50,15 @@ train-smoke: setup
 
 train: setup ## the release recipe for this machine's CPUs
 	$(BIN)/pokedex train experiment=cpu
+
+# The API on the committed release bundle; override e.g. `make serve API_PORT=9000 MODEL=dir`.
+MODEL ?= models/release
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+.PHONY: serve
+serve: setup ## the HTTP API (Ctrl-C stops it)
+	@echo "Pokédex API on http://$(API_HOST):$(API_PORT) (docs: http://$(API_HOST):$(API_PORT)/docs)"
+	$(BIN)/pokedex serve --host $(API_HOST) --port $(API_PORT) --model $(MODEL)
 
 # The documentation site (mkdocs.yml): strict, so a broken link or a page left out of the nav fails.
 .PHONY: docs docs-serve
