@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ class Server:
     folder: Path
     db: Path
     log: Path
-    stopped_rc: int | None = field(default=None)
+    ready_s: float = 0.0  # spawn to the first 200 on /readyz
 
     def rss_mb(self) -> float:
         """Resident memory of the server process."""
@@ -120,7 +120,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.stopped_rc = self.proc.returncode
         return self.proc.returncode
 
 
@@ -163,7 +162,7 @@ def start_server(folder: Path, model: Path, db: Path | None = None, **settings: 
         )
     server = Server(proc, f"http://127.0.0.1:{port}", folder, db, log)
     try:
-        wait_ready(server)
+        server.ready_s = wait_ready(server)
     except BaseException:
         server.stop(signal.SIGKILL)
         raise

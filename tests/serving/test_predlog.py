@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,33 @@ def test_a_broken_database_counts_lost_rows(tmp_path: Path) -> None:
     log.record(_row(1))
     log.close()
     assert sum(n for reason, n in drops if reason == "db_error") == 2
+
+
+def test_commit_futures_say_whether_each_row_was_written(tmp_path: Path) -> None:
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}")
+    log.start()
+    written = [Future() for _ in range(3)]
+    for i, committed in enumerate(written):
+        log.record(_row(i), committed)
+    assert [f.result(timeout=30) for f in written] == [True, True, True]
+    with sqlite3.connect(tmp_path / "p.db") as conn:  # committed means readable by others now
+        assert conn.execute("SELECT count(*) FROM predictions").fetchone() == (3,)
+    log.close()
+
+    full = PredictionLog(f"sqlite:///{tmp_path / 'q.db'}", max_queue=1)
+    first, second = Future(), Future()
+    full.record(_row(0), first)
+    full.record(_row(1), second)  # not started: the queue stays full
+    assert second.result(timeout=0) is False
+    assert not first.done()
+
+
+def test_commit_futures_turn_false_when_the_database_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    log = PredictionLog(f"sqlite:///{folder}", retry_delay=0.01)
+    log.start()
+    committed = Future()
+    log.record(_row(0), committed)
+    assert committed.result(timeout=30) is False
+    log.close()

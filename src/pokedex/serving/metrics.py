@@ -82,6 +82,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.log_unconfirmed = Counter(
+            "pokedex_prediction_log_unconfirmed",
+            "Predictions answered before their log row was committed (the log was too slow).",
+            registry=r,
+        )
         self._drift_gauges(r)
         self._species_seen: set[str] = set()
         self._lock = threading.Lock()

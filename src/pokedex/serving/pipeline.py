@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -67,6 +68,7 @@ async def predict_uploads(
         ) from exc
     latency_ms = (time.perf_counter() - start) * 1000.0
     predictions: dict[int, Prediction] = {}
+    committed: list[Future[bool]] = []
     for (i, item), row in zip(good, rows, strict=True):
         prediction = predictions[i] = model.describe(row, top_k)
         top1 = prediction.species[0]
@@ -75,10 +77,27 @@ async def predict_uploads(
         )
         if state.predlog is not None:
             image = uploads[i].data if settings.log_images else None
+            committed.append(Future())
             state.predlog.record(
-                _log_row(request_id, model, prediction, row, item, latency_ms, image)
+                _log_row(request_id, model, prediction, row, item, latency_ms, image),
+                committed[-1],
             )
+    await _logged(state, committed)
     return [p if isinstance(p, ApiError) else predictions[i] for i, p in enumerate(prepared)]
+
+
+async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:
+    """Wait until the log rows are committed, so a crash after the answer cannot lose them.
+
+    A stalled database delays the answer by at most ``prediction_log_wait_ms``; rows still
+    pending then are counted as unconfirmed (they are written later unless the process dies).
+    """
+    wait_s = state.settings.prediction_log_wait_ms / 1000
+    if not committed or wait_s <= 0:
+        return
+    _, pending = await asyncio.wait([asyncio.wrap_future(f) for f in committed], timeout=wait_s)
+    if pending:
+        state.metrics.log_unconfirmed.inc(len(pending))
 
 
 def _prepare(data: bytes, model: ServedModel, max_pixels: int) -> Prepared | ApiError:

@@ -1,19 +1,22 @@
 """The prediction log: one row per prediction, written off the request path.
 
-Requests put rows on a bounded in-memory queue and return at once; one background thread
-inserts them in batches through SQLAlchemy (SQLite by default, any SQLAlchemy URL such as
-PostgreSQL). A slow or failing database never slows a prediction: when the queue is full the
-row is dropped and counted. A clean shutdown flushes the queue, so every acknowledged
-prediction is written.
+Requests put rows on a bounded in-memory queue; one background thread inserts them in
+batches through SQLAlchemy (SQLite by default, any SQLAlchemy URL such as PostgreSQL). A row
+can carry a future that turns True once its batch is committed: the API answers after that,
+so a crash (kill -9) after an answer never loses its row. A slow or failing database slows a
+prediction only by a bounded wait: when the queue is full, or every retry fails, the row is
+dropped and counted. A clean shutdown flushes the queue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from sqlalchemy import (
@@ -109,7 +112,8 @@ class PredictionLog:
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.on_drop = on_drop
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=max_queue)
+        # (row, its commit future or None), or _STOP
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._engine: Engine | None = None
         self._table_ready = False
         self._thread: threading.Thread | None = None
@@ -120,12 +124,16 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._loop, name="pokedex-predlog", daemon=True)
         self._thread.start()
 
-    def record(self, row: dict[str, Any]) -> bool:
-        """Queue one row without blocking; False (and a counted drop) when the queue is full."""
+    def record(self, row: dict[str, Any], committed: Future[bool] | None = None) -> bool:
+        """Queue one row without blocking; False (and a counted drop) when the queue is full.
+
+        ``committed`` resolves True once the row is in the database, False if it is dropped.
+        """
         try:
-            self._queue.put_nowait(row)
+            self._queue.put_nowait((row, committed))
         except queue.Full:
             self.on_drop("queue_full", 1)
+            _resolve([committed], False)
             return False
         return True
 
@@ -142,19 +150,21 @@ class PredictionLog:
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            rows = [self._queue.get()]
-            while len(rows) < self.batch_size:
+            items = [self._queue.get()]
+            while len(items) < self.batch_size:
                 try:
-                    rows.append(self._queue.get_nowait())
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            if any(row is _STOP for row in rows):
+            if any(item is _STOP for item in items):
                 stopping = True
-                rows = [row for row in rows if row is not _STOP]
-            if rows:
-                self._write(rows)
+                items = [item for item in items if item is not _STOP]
+            if items:
+                written = self._write([row for row, _ in items])
+                _resolve([committed for _, committed in items], written)
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, rows: list[dict[str, Any]]) -> bool:
+        """Insert ``rows`` in one transaction, with retries; False when they are dropped."""
         assert self._engine is not None
         for attempt in range(_RETRIES):
             try:
@@ -164,8 +174,17 @@ class PredictionLog:
                     self._table_ready = True
                 with self._engine.begin() as conn:
                     conn.execute(insert(predictions), rows)
-                return
+                return True
             except SQLAlchemyError as exc:
                 log.warning("prediction log insert failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(self.retry_delay * 2**attempt)
         self.on_drop("db_error", len(rows))
+        return False
+
+
+def _resolve(futures: list[Future[bool] | None], value: bool) -> None:
+    for future in futures:
+        if future is not None:
+            # a future its waiter cancelled has nobody left to tell
+            with contextlib.suppress(InvalidStateError):
+                future.set_result(value)

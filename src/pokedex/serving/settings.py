@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # prediction log; an empty URL turns it off
     prediction_log_url: str = "sqlite:///predictions.db"
     prediction_log_queue: int = Field(10_000, ge=1)
+    prediction_log_wait_ms: float = Field(
+        500.0, ge=0, description="answer once the log row is committed, waiting at most this"
+    )
     log_images: bool = False
 
     # drift monitoring over the prediction log (see docs/monitoring.md)
