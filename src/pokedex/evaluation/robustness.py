@@ -168,12 +168,10 @@ def robustness_png(report: dict[str, Any]) -> bytes:
     """Top-1 vs severity, one line per shift, the clean accuracy dashed."""
     import io
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     levels = report["severities"]
     for name, r in report["shifts"].items():
         ax.plot(levels, [100 * a for a in r["acc_top1"]], marker="o", label=name)
@@ -187,5 +185,4 @@ def robustness_png(report: dict[str, Any]) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     return buf.getvalue()
