@@ -370,6 +370,24 @@ def serve_cmd(
     serve(host, port, model, variant=variant, log_level=log_level)
 
 
+@app.command("ui")
+@clean_errors
+def ui_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8501,
+    api_url: Annotated[
+        str | None,
+        typer.Option(help="The Pokédex API. Default: $POKEDEX_API_URL, else the local API."),
+    ] = None,
+) -> None:
+    """The web UI (Streamlit); it talks to the API over HTTP."""
+    from pokedex.ui.launch import run_ui
+
+    if api_url is not None and not api_url.startswith(("http://", "https://")):
+        raise PokedexError(f"--api-url must be an http(s):// URL, got {api_url!r}", exit_code=2)
+    run_ui(host, port, api_url)
+
+
 @app.command("card")
 @clean_errors
 def card_cmd(

@@ -1,0 +1,1 @@
+"""The web UI: a Streamlit app that talks to the Pokédex API over HTTP only (never torch)."""

@@ -1,0 +1,151 @@
+"""The UI's HTTP client: typed calls to the Pokédex API, with timeouts and readable errors.
+
+Every failure (API down, timeout, 4xx/5xx, an answer in the wrong shape) becomes an
+:class:`ApiError` whose message a person can act on; nothing here imports Streamlit.
+Connection failures are retried once (httpx's transport retry, with its short backoff);
+requests that reached the API are never repeated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from pokedex.serving.schemas import (
+    EmbeddingMap,
+    ModelInfo,
+    PredictResponse,
+    SpeciesInfo,
+    SpeciesList,
+    TypeMatchups,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+CONNECT_TIMEOUT_S = 5.0
+_DETAIL_CHARS = 300
+_MEANING = {
+    400: "The API could not read that",
+    404: "Not found",
+    413: "That file is too large",
+    415: "That file type is not supported",
+    422: "The API refused the request",
+    429: "The API is busy: try again in a moment",
+    500: "The API failed",
+    503: "The API is not ready: try again in a moment",
+    504: "The API took too long",
+}
+
+
+class ApiError(Exception):
+    """A failed API call; ``str(error)`` is the message to show, ``status`` the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PokedexApi:
+    """A client for one API base URL (thread-safe: Streamlit sessions may share it)."""
+
+    def __init__(
+        self, base_url: str, timeout_s: float, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+            transport=transport or httpx.HTTPTransport(retries=1),
+        )
+
+    def predict(self, data: bytes, filename: str, top_k: int = 5) -> PredictResponse:
+        """Top-k species, types, stats and weaknesses for one image."""
+        files = {"file": (filename, data, "application/octet-stream")}
+        response = self._send("POST", "/v1/predict", params={"top_k": top_k}, files=files)
+        return self._parse(response, PredictResponse)
+
+    def species(self, name: str) -> SpeciesInfo:
+        """The Pokédex entry of one species."""
+        return self._parse(self._send("GET", f"/v1/species/{quote(name, safe='')}"), SpeciesInfo)
+
+    def search(self, query: str = "", limit: int = 2000) -> SpeciesList:
+        """Species matching a name fragment or number (all of them for an empty query)."""
+        response = self._send("GET", "/v1/species", params={"q": query, "limit": limit})
+        return self._parse(response, SpeciesList)
+
+    def type_matchups(self, type_name: str) -> TypeMatchups:
+        """What a type hits and what hits it."""
+        path = f"/v1/types/{quote(type_name, safe='')}"
+        return self._parse(self._send("GET", path), TypeMatchups)
+
+    def model_info(self) -> ModelInfo:
+        """The served model's version, metrics and confusions."""
+        return self._parse(self._send("GET", "/v1/model"), ModelInfo)
+
+    def embeddings(self) -> EmbeddingMap | None:
+        """The bundle's embedding map, or None when the bundle has none."""
+        try:
+            response = self._send("GET", "/v1/model/embeddings")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._parse(response, EmbeddingMap)
+
+    def metrics(self) -> str:
+        """The Prometheus text of ``/metrics``."""
+        return self._send("GET", "/metrics").text
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiError(
+                f"The Pokédex API at {self.base_url} did not answer within "
+                f"{self.timeout_s:g} s: it may be busy, try again in a moment."
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise ApiError(
+                f"Cannot reach the Pokédex API at {self.base_url}: start it with "
+                "`pokedex serve`, or point POKEDEX_API_URL at it."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ApiError(
+                f"The connection to the Pokédex API at {self.base_url} failed "
+                f"({type(exc).__name__}): try again."
+            ) from exc
+        if response.is_error:
+            status = response.status_code
+            meaning = _MEANING.get(status, "The API answered with an error")
+            raise ApiError(f"{meaning} (HTTP {status}): {_detail(response)}", status)
+        return response
+
+    def _parse(self, response: httpx.Response, model: type[M]) -> M:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ApiError(
+                f"The API at {self.base_url} answered {response.request.url.path} in a shape "
+                "this UI does not know: are the UI and the API the same version?"
+            ) from exc
+
+
+def _detail(response: httpx.Response) -> str:
+    """The ``detail`` of an error body (FastAPI's validation lists flattened), or its text."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):  # FastAPI 422: [{"loc": [...], "msg": ...}, ...]
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', '')}"
+            if isinstance(d, dict)
+            else str(d)
+            for d in detail
+        )
+    text = str(detail) if detail else response.text.strip() or response.reason_phrase
+    return text[:_DETAIL_CHARS] or "no details"

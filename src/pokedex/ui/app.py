@@ -1,0 +1,24 @@
+"""The Pokédex web UI: `streamlit run` this file (``pokedex ui`` does) with the API running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pokedex.ui.session import guarded, settings
+
+VIEWS = Path(__file__).parent / "views"
+
+st.set_page_config(page_title="Pokédex", page_icon=":material/radio_button_checked:", layout="wide")
+page = st.navigation(
+    [
+        st.Page(VIEWS / "recognize.py", title="Recognize", icon=":material/photo_camera:"),
+        st.Page(VIEWS / "browse.py", title="Browse", icon=":material/menu_book:"),
+        st.Page(VIEWS / "explore.py", title="Explore", icon=":material/scatter_plot:"),
+        st.Page(VIEWS / "model.py", title="Model", icon=":material/monitoring:"),
+    ],
+    position="top",
+)
+guarded(page.run)
+st.caption(f"Pokédex API: {settings().api_url}")

@@ -1,0 +1,161 @@
+"""The pieces every page shows: type badges, the species card, top-k bars, type matchups."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from itertools import groupby
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from pokedex.dex.catalog import STATS
+from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR, text_colour
+from pokedex.serving.schemas import SpeciesScore, TypeMatchups, Weakness
+
+STAT_LABELS = {
+    "hp": "HP",
+    "attack": "Attack",
+    "defense": "Defense",
+    "special-attack": "Sp. Atk",
+    "special-defense": "Sp. Def",
+    "speed": "Speed",
+}
+STAT_MAX = 255  # the games' ceiling for a base stat: every chart shares this scale
+_STAT_RAMP = ["#F34444", "#FF7F0F", "#FFDD57", "#A0E515", "#23CD5E"]  # weak (red) to strong
+_ATTACK_WORDS = {"x2": "super effective on", "x0.5": "not very effective on", "x0": "no effect on"}
+_DEFENSE_WORDS = {
+    "x2": "super effective from",
+    "x0.5": "not very effective from",
+    "x0": "no effect from",
+}
+_BADGE = (
+    "display:inline-block;margin:0 .3rem .3rem 0;padding:.1rem .65rem;border-radius:1rem;"
+    "font-size:.85rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em;"
+    "background:{bg};color:{fg}"
+)
+
+
+def dex_number(number: int | None) -> str:
+    """``#025``, or an empty string when the catalog lacks the number."""
+    return f"#{number:03d}" if number else ""
+
+
+def badges_html(types: Sequence[str], kind: str) -> str:
+    """Type badges in the usual type colours, as inline HTML.
+
+    Each badge is a ``.pokedex-type`` span in a ``.pokedex-<kind>`` row, so a browser test can
+    tell a species' own types from the types that counter it.
+    """
+    spans = []
+    for name in types:
+        bg = TYPE_COLOURS.get(name, UNKNOWN_COLOUR)
+        style = _BADGE.format(bg=bg, fg=text_colour(bg))
+        spans.append(f'<span class="pokedex-type" style="{style}">{html.escape(name)}</span>')
+    row = f'class="pokedex-{html.escape(kind)}" style="display:flex;flex-wrap:wrap"'
+    return f"<div {row}>{''.join(spans)}</div>"
+
+
+def type_badges(types: Sequence[str], kind: str = "types") -> None:
+    """Show a row of type badges; ``kind`` names the row (``types``, ``counters``...)."""
+    st.markdown(badges_html(types, kind), unsafe_allow_html=True)
+
+
+def top_species(scores: Sequence[SpeciesScore]) -> None:
+    """One labelled probability bar per candidate species, best first."""
+    for score in scores:
+        number = dex_number(score.national_number)
+        label = f"**{score.display_name}** {number} · {score.probability:.1%}"
+        st.progress(min(1.0, max(0.0, score.probability)), text=label)
+
+
+def stats_chart(stats: dict[str, int]) -> None:
+    """Base stats as horizontal bars on the games' 0-255 scale, with the total."""
+    order = [s for s in STATS if s in stats]
+    frame = pd.DataFrame(
+        {"stat": [STAT_LABELS[s] for s in order], "value": [stats[s] for s in order]}
+    )
+    y = alt.Y("stat:N", sort=None, title=None)
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(cornerRadiusEnd=3)
+        .encode(
+            x=alt.X("value:Q", scale=alt.Scale(domain=[0, STAT_MAX]), title=None),
+            y=y,
+            color=alt.Color(
+                "value:Q",
+                scale=alt.Scale(domain=[0, 60, 90, 120, 150], range=_STAT_RAMP),
+                legend=None,
+            ),
+            tooltip=["stat", "value"],
+        )
+    )
+    labels = bars.mark_text(align="left", dx=4).encode(text="value:Q", color=alt.value("#444"))
+    st.altair_chart((bars + labels).properties(height=190), width="stretch")
+    st.caption(f"Base stat total: {sum(stats.values())}")
+
+
+def weakness_groups(weaknesses: Sequence[Weakness]) -> None:
+    """The attack types that hit hardest, grouped by multiplier (×4 first, then ×2)."""
+    strong = sorted((w for w in weaknesses if w.multiplier > 1), key=lambda w: -w.multiplier)
+    if not strong:
+        st.caption("No attack type hits it for more than ×1.")
+        return
+    for multiplier, group in groupby(strong, key=lambda w: w.multiplier):
+        col_label, col_badges = st.columns([1, 5], vertical_alignment="center")
+        col_label.markdown(f"**×{multiplier:g}**")
+        with col_badges:
+            type_badges([w.type for w in group], kind="counters")
+
+
+def species_heading(
+    display_name: str, number: int | None, types: Sequence[str], generation: int | None = None
+) -> None:
+    """Name and number, type badges, and the generation when known."""
+    st.subheader(f"{display_name} {dex_number(number)}".strip(), anchor=False)
+    type_badges(types)
+    if generation:
+        st.caption(f"Generation {generation}")
+
+
+def species_facts(
+    stats: dict[str, int] | None, weaknesses: Sequence[Weakness], description: str | None
+) -> None:
+    """The Pokédex entry (when the data has one), base stats and the types that counter it."""
+    if description:
+        st.markdown(f"> {description}")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        st.markdown("**Base stats**")
+        if stats:
+            stats_chart(stats)
+        else:
+            st.caption("The model bundle has no stats for this species.")
+    with right:
+        st.markdown("**Hit it with**")
+        weakness_groups(weaknesses)
+
+
+def matchups(table: TypeMatchups) -> None:
+    """A type's attack and defense buckets as badge rows."""
+    left, right = st.columns(2, gap="medium")
+    _buckets(left, f"{table.type.title()} attacks are…", table.attack, _ATTACK_WORDS)
+    _buckets(right, f"Attacks on {table.type.title()} are…", table.defense, _DEFENSE_WORDS)
+
+
+def _buckets(
+    column: st.delta_generator.DeltaGenerator,
+    title: str,
+    buckets: dict[str, list[str]],
+    words: dict[str, str],
+) -> None:
+    with column:
+        st.markdown(f"**{title}**")
+        for key, phrase in words.items():
+            types = buckets.get(key, [])
+            st.markdown(f"{key.replace('x', '×')} · {phrase}")
+            if types:
+                type_badges(types, kind="matchups")
+            else:
+                st.caption("none")

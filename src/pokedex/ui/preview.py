@@ -1,0 +1,29 @@
+"""The picture as the model sees it, made with THE preprocessing (numpy + Pillow, no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from pokedex.data.preprocess import CANVAS, decode, fit_square, flatten, resize_rgba, to_rgba
+
+MAX_PIXELS = 25_000_000  # the API's own limit: bigger uploads are refused there anyway
+
+
+def model_view(data: bytes, size: int, background: tuple[int, int, int]) -> np.ndarray:
+    """``(size, size, 3)`` uint8: the image after canvas fit, resize and background flattening.
+
+    The same steps as ``image_to_input`` up to normalization; ValueError/OSError on bad bytes.
+    """
+    canvas = fit_square(to_rgba(decode(data, max_pixels=MAX_PIXELS)), CANVAS)[None]  # (1,S,S,4)
+    rgb = flatten(resize_rgba(canvas, size), background)[0]  # (size, size, 3) in [0, 1]
+    return np.rint(rgb * 255).astype(np.uint8)
+
+
+def enlarge(pixels: np.ndarray, side: int) -> Image.Image:
+    """Scale a small ``(H, W, 3)`` image up by a whole factor, at most to ``side``, so the
+    model's pixels stay visible rather than smoothed away.
+    """
+    factor = max(1, side // max(pixels.shape[:2]))
+    image = Image.fromarray(pixels)
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
