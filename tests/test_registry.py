@@ -114,10 +114,16 @@ def test_register_sets_candidate_and_both_uri_forms_download_the_bundle(
     def no_download(**_: object) -> str:
         raise AssertionError("downloaded again")
 
-    monkeypatch.setattr("mlflow.artifacts.download_artifacts", no_download)
-    # and the URI works wherever a model REF is accepted
-    assert resolve_model("models:/pokedex@candidate").path == by_alias
-    assert resolve_ref("models:/pokedex/1") == by_alias
+    with monkeypatch.context() as patch:
+        patch.setattr("mlflow.artifacts.download_artifacts", no_download)
+        # and the URI works wherever a model REF is accepted
+        assert resolve_model("models:/pokedex@candidate").path == by_alias
+        assert resolve_ref("models:/pokedex/1") == by_alias
+
+    # a cached copy changed in place is not trusted: it is fetched again
+    update_meta(read_bundle(by_alias), temperature=2.0)
+    assert registry.download_bundle("models:/pokedex/1") == by_alias
+    assert registry.bundle_digest(by_alias) == registry.bundle_digest(world.good)
 
 
 def test_the_same_bundle_is_one_version(world: World, store: str) -> None:

@@ -152,7 +152,8 @@ def bundle_digest(folder: Path) -> str:
 
 
 def download_bundle(ref: str) -> Path:
-    """The local bundle folder of a ``models:/`` REF, downloaded once per version and reused."""
+    """The local bundle folder of a ``models:/`` REF, downloaded once per version and reused
+    while its content still matches the registered digest."""
     client = open_client()
     mv = get_version(client, parse_ref(ref))
     expected = mv.tags.get(DIGEST_TAG)
@@ -160,8 +161,11 @@ def download_bundle(ref: str) -> Path:
     key = hashlib.sha256(f"{mv.source}\0{expected}".encode()).hexdigest()[:12]
     target = cache_root() / "registry" / mv.name / f"{mv.version}-{key}"
     if (target / "bundle.json").is_file():
-        log.debug("%s: reusing %s", ref, target)
-        return target
+        # a cached copy changed in place (e.g. `pokedex evaluate` calibrating it) is fetched anew
+        if expected is None or bundle_digest(target) == expected:
+            log.debug("%s: reusing %s", ref, target)
+            return target
+        log.warning("%s: the cached copy in %s was modified: downloading it again", ref, target)
     from mlflow.artifacts import download_artifacts
 
     target.parent.mkdir(parents=True, exist_ok=True)
