@@ -111,6 +111,13 @@ class Server:
             except sqlite3.OperationalError:
                 return 0
 
+    def rows_soon(self, expected: int, where: str, *args: Any, timeout: float = 30) -> int:
+        """Rows matching ``where`` once there are ``expected`` (or what is there at timeout)."""
+        deadline = time.monotonic() + timeout
+        while (n := self.rows(where, *args)) < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return n
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
         """Signal the server and wait for it; SIGKILL if it outlives ``timeout``."""
         if self.proc.poll() is None:
