@@ -9,6 +9,7 @@ calibrated probability).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import numpy as np
 from pokedex.bundle import Bundle
 from pokedex.data.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
-from pokedex.io import write_json_atomic
+from pokedex.io import write_bytes_atomic
 from pokedex.monitoring.drift import SCALARS, Observations
 from pokedex.monitoring.features import canvas_stats, embedding_summary
 
@@ -116,14 +117,13 @@ def build_profile(
     seed: int = 0,
 ) -> Profile:
     """Observe up to ``max_images`` seeded images of a processed split with the served model."""
-    from pokedex.export import sample_canvases
     from pokedex.serving.predictor import OnnxPredictor
     from pokedex.tracking import data_version
 
     if max_images < 1:
         raise PokedexError(f"--max-images must be at least 1, not {max_images}")
     predictor = OnnxPredictor(bundle, variant=variant)
-    canvases, _ = sample_canvases(Path(processed), split, max_images, seed)
+    canvases = _sample(Path(processed), split, max_images, seed)
     log.info("profiling %s on %d %s images", bundle.name, len(canvases), split)
     return Profile(
         model=bundle.name,
@@ -135,18 +135,28 @@ def build_profile(
     )
 
 
+def _sample(processed: Path, split: str, n: int, seed: int) -> np.ndarray:
+    """``n`` seeded canvases ``(n, S, S, 4)`` of a processed split (numpy only: no torch here)."""
+    path = processed / f"{split}_images.npy"
+    if not path.is_file():
+        raise PokedexError(
+            f"{path} not found: run `pokedex data prepare` or give the right --processed"
+        )
+    images = np.load(path, mmap_mode="r")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return np.asarray(images[idx])
+
+
 def write_profile(bundle: Bundle, profile: Profile) -> Path:
-    """Store ``profile`` in the bundle atomically; returns the file."""
+    """Store ``profile`` in the bundle atomically (compact JSON); returns the file."""
     path = bundle.path / REFERENCE_FILE
-    write_json_atomic(path, profile.to_dict())
+    write_bytes_atomic(path, json.dumps(profile.to_dict(), separators=(",", ":")).encode("utf-8"))
     return path
 
 
 def read_profile(bundle: Bundle) -> Profile | None:
     """The bundle's reference profile; None when it has none, PokedexError when it is stale
     (built for another model) or malformed."""
-    import json
-
     path = bundle.path / REFERENCE_FILE
     if not path.is_file():
         return None

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,8 @@ from pokedex.monitoring.drift import SCALARS, DriftReport
 from pokedex.monitoring.features import IMAGE_FEATURES, MODEL_FEATURES
 
 EMBEDDING_MEANING = "leading embedding dimensions, tested jointly (kernel MMD)"
+_W, _H, _BINS = 240, 90, 30  # histogram width and height (px), bins
+_COLOURS = ("#1f77b4", "#ff7f0e")  # reference, current
 
 
 def write_report(check: DriftCheck, out: Path) -> list[Path]:
@@ -31,7 +31,7 @@ def write_report(check: DriftCheck, out: Path) -> list[Path]:
 
 
 def render_html(check: DriftCheck) -> str:
-    """A self-contained HTML page (the figure is inlined): no network needed to view it."""
+    """A self-contained HTML page (the figures are inline SVG): no network needed to view it."""
     r = check.report
     meaning = {**IMAGE_FEATURES, **MODEL_FEATURES, "embedding": EMBEDDING_MEANING}
     rows = "\n".join(
@@ -56,12 +56,7 @@ def render_html(check: DriftCheck) -> str:
         else "no predictions"
     )
     t = r.thresholds
-    figure = (
-        f'<img alt="reference vs current distributions" src="data:image/png;base64,'
-        f'{_histograms_png(check)}">'
-        if r.features
-        else "<p>Not enough predictions to compare.</p>"
-    )
+    figure = _histograms(check) if r.features else "<p>Not enough predictions to compare.</p>"
     return _PAGE.format(
         verdict=html.escape(r.verdict.replace("_", " ")),
         verdict_class=r.verdict,
@@ -102,34 +97,51 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def _histograms_png(check: DriftCheck) -> str:
-    # the object API (no pyplot) and step outlines: a drift report must not cost seconds here
-    from matplotlib.figure import Figure
+def _histograms(check: DriftCheck) -> str:
+    """One small inline SVG per scalar feature: reference and current densities as steps.
 
+    Plain SVG, no plotting library: the API image (no matplotlib) can write this report.
+    """
     drifted = set(check.report.drifted)
-    cols = 4
-    rows = -(-len(SCALARS) // cols)
-    fig = Figure(figsize=(3.2 * cols, 2.4 * rows), dpi=80)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, name in zip(axes.flat, SCALARS, strict=False):
+    cells = []
+    for name in SCALARS:
         ref = check.reference.values[name]
         cur = check.current.values[name]
         cur = cur[np.isfinite(cur)]
         both = np.concatenate([ref, cur])
         lo, hi = float(both.min()), float(both.max())
-        bins = np.linspace(lo, hi if hi > lo else lo + 1e-6, 30)
-        ax.hist(ref, bins=bins, density=True, histtype="step", label="reference")
-        ax.hist(cur, bins=bins, density=True, histtype="step", label="current")
-        ax.set_title(name + (" (drift)" if name in drifted else ""), fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.set_yticks([])
-    for ax in list(axes.flat)[len(SCALARS) :]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    fig.subplots_adjust(left=0.03, right=0.98, top=0.92, bottom=0.08, wspace=0.15, hspace=0.45)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+        edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, _BINS + 1)
+        heights = [np.histogram(v, edges)[0] / max(len(v), 1) for v in (ref, cur)]
+        top = max(float(h.max()) for h in heights) or 1.0
+        lines = "".join(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+            f'points="{_steps(h, top)}"/>'
+            for h, colour in zip(heights, _COLOURS, strict=True)
+        )
+        title = html.escape(name) + (" (drift)" if name in drifted else "")
+        cells.append(
+            f'<figure><svg width="{_W}" height="{_H + 14}" role="img" aria-label="{title}">'
+            f'<line x1="0" y1="{_H}" x2="{_W}" y2="{_H}" stroke="#999"/>{lines}'
+            f'<text x="0" y="{_H + 12}" font-size="10">{lo:.3g}</text>'
+            f'<text x="{_W}" y="{_H + 12}" font-size="10" text-anchor="end">{hi:.3g}</text>'
+            f"</svg><figcaption>{title}</figcaption></figure>"
+        )
+    legend = "".join(
+        f'<span style="color:{c}">&#9644; {label}</span> '
+        for c, label in zip(_COLOURS, ("reference", "current"), strict=True)
+    )
+    return f'<p>{legend}</p><div class="hists">{"".join(cells)}</div>'
+
+
+def _steps(shares: np.ndarray, top: float) -> str:
+    """SVG points of a step outline of ``shares`` scaled so ``top`` fills the height."""
+    width = _W / len(shares)
+    points = [f"0,{_H}"]
+    for i, share in enumerate(shares):
+        y = _H - (_H - 4) * float(share) / top
+        points += [f"{i * width:.1f},{y:.1f}", f"{(i + 1) * width:.1f},{y:.1f}"]
+    points.append(f"{_W},{_H}")
+    return " ".join(points)
 
 
 _PAGE = """<!doctype html>
@@ -139,6 +151,9 @@ body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; font-size: 0.9em; }}
 tr.drift {{ background: #fde2e1; }}
+.hists {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+figure {{ margin: 0; }}
+figcaption {{ font-size: 0.85em; text-align: center; }}
 .verdict {{ font-size: 1.4em; font-weight: bold; }}
 .drift .verdict, .verdict.drift {{ color: #b3261e; }}
 .verdict.no_drift {{ color: #1b6e20; }}
