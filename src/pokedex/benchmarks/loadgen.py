@@ -32,7 +32,7 @@ class LevelResult:
     errors: int = 0  # failed answers inside the window (non-200 or transport error)
     first_error: str | None = None
     peak_rss_mb: float = 0.0  # the server process, over warm-up and window
-    client_cpu_s: float = 0.0  # CPU time the load generator itself used (it shares the cores)
+    client_cpu: float = 0.0  # cores the load generator itself kept busy (it shares them)
 
     @property
     def requests_per_s(self) -> float:
@@ -115,5 +115,5 @@ async def _level(
     done.set()
     await sampler
     result.peak_rss_mb = peak[0] / MB
-    result.client_cpu_s = time.process_time() - cpu_before
+    result.client_cpu = (time.process_time() - cpu_before) / (time.perf_counter() - start)
     return result
