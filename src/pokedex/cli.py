@@ -328,7 +328,8 @@ def bench_serving(
     ] = None,
 ) -> None:
     """HTTP req/s and latency: naive FastAPI + PyTorch vs ours vs the model without HTTP."""
-    from pokedex.benchmarks.serving import CONCURRENCY, print_table, run, write_outputs
+    from pokedex.benchmarks.serving import CONCURRENCY, run
+    from pokedex.benchmarks.serving_report import print_table, write_outputs
     from pokedex.predict import resolve_model
     from pokedex.serving.settings import Settings
 

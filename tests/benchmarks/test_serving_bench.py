@@ -13,14 +13,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pokedex.benchmarks.loadgen import LevelResult
-from pokedex.benchmarks.serving import (
-    CONCURRENCY,
-    ServerRun,
-    ServingResult,
-    format_markdown,
-    request_images,
-    run,
-)
+from pokedex.benchmarks.serving import CONCURRENCY, ServerRun, ServingResult, request_images, run
+from pokedex.benchmarks.serving_report import format_markdown
 from pokedex.bundle import read_bundle
 from pokedex.cli import app
 from pokedex.errors import PokedexError

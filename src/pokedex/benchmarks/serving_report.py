@@ -1,0 +1,107 @@
+"""The tables of `pokedex benchmark serving`: on the terminal (rich), as markdown and JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pokedex.benchmarks.serving import BATCH, ServingResult
+from pokedex.io import write_bytes_atomic, write_json_atomic
+
+_HEADER = (
+    "server",
+    "clients",
+    "req/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors",
+    "peak RSS MB",
+    "client CPU %",
+)
+
+
+def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
+    """One row per server and concurrency level, then the ceiling."""
+
+    def ms(value: float | None) -> str:
+        return f"{value:.1f}" if value is not None else "–"
+
+    rows = []
+    for server in (result.baseline, result.ours):
+        for lv in server.levels:
+            rows.append(
+                (
+                    server.name,
+                    str(lv.concurrency),
+                    f"{lv.requests_per_s:.1f}",
+                    ms(lv.percentile_ms(50)),
+                    ms(lv.percentile_ms(95)),
+                    ms(lv.percentile_ms(99)),
+                    str(lv.errors),
+                    f"{lv.peak_rss_mb:.0f}",
+                    f"{100 * lv.client_cpu:.0f}",
+                )
+            )
+    rows.append(("ceiling", "–", f"{result.ceiling:.1f}") + ("–",) * (len(_HEADER) - 3))
+    return rows
+
+
+def summary_lines(result: ServingResult) -> list[str]:
+    """Context and ratios under the table, then the verdict."""
+    lines = [
+        f"model {result.model} ({result.variant}); requests: {result.images}; "
+        f"{result.window_s:g} s per level",
+    ]
+    lines += [
+        f"{s.name}: {s.description}; ready in {s.ready_s:.1f} s, idle RSS {s.idle_rss_mb:.0f} MB, "
+        f"peak {s.peak_rps:.1f} req/s"
+        for s in (result.baseline, result.ours)
+    ]
+    lines.append(
+        f"ceiling: the served model ({result.variant}) at batch {BATCH} in this process, "
+        f"no HTTP: {result.ceiling:.1f} img/s"
+    )
+    first = next((lv.first_error for lv in result.ours.levels if lv.first_error), None)
+    lines += [
+        f"ours/baseline (peak): {result.speedup:.2f}x; ours/ceiling: {result.of_ceiling:.2f}; "
+        f"top-1 agreement on {len(result.ours.top1)} images: {result.agreement:.0%}",
+        *([f"first error of ours: {first}"] if first else []),
+        result.verdict(),
+    ]
+    return lines
+
+
+def format_markdown(result: ServingResult) -> str:
+    """The table and summary as markdown."""
+    lines = [
+        "| " + " | ".join(_HEADER) + " |",
+        "|---|" + "---:|" * (len(_HEADER) - 1),
+        *("| " + " | ".join(row) + " |" for row in table_rows(result)),
+        "",
+        *(f"- {line}" for line in summary_lines(result)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(result: ServingResult) -> None:
+    """The table and summary on the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Serving benchmark (127.0.0.1)")
+    for i, name in enumerate(_HEADER):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in table_rows(result):
+        table.add_row(*row)
+    console = Console(width=max(Console().width, 110))  # not squeezed to 80 in a pipe
+    console.print(table)
+    for line in summary_lines(result):
+        console.print(line, highlight=False, markup=False)
+
+
+def write_outputs(result: ServingResult, out: Path) -> tuple[Path, Path]:
+    """``serving.json`` and ``serving.md`` in the folder ``out``, each written atomically."""
+    json_path, md_path = out / "serving.json", out / "serving.md"
+    write_json_atomic(json_path, result.to_dict())
+    write_bytes_atomic(md_path, format_markdown(result).encode("utf-8"))
+    return json_path, md_path
