@@ -6,6 +6,7 @@ background), and the drift check reads them back: the whole loop the monitor rel
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +20,19 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from pokedex.monitoring.profile import REFERENCE_FILE
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings
 from tests.conftest import encode
-from tests.monitoring.conftest import WINDOW, Shift, blurred, dark, images, unchanged
+from tests.monitoring.conftest import (
+    REFERENCE_IMAGES,
+    WINDOW,
+    Shift,
+    blurred,
+    dark,
+    images,
+    unchanged,
+)
 from tests.serving.conftest import write_bundle
 from tests.serving.test_server import _free_port
 
@@ -191,3 +201,25 @@ def test_a_real_server_reports_drift(profiled_bundle: Path, tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+def test_a_reference_built_while_serving_is_picked_up(
+    profiled_bundle: Path, tmp_path: Path
+) -> None:
+    bundle = write_bundle(tmp_path / "late")
+    with TestClient(create_app(_settings(bundle, tmp_path / "p.db"))) as c:
+        assert c.get("/v1/monitoring/drift").status_code == 404
+        shutil.copy(profiled_bundle / REFERENCE_FILE, bundle / REFERENCE_FILE)  # same model
+        response = c.get("/v1/monitoring/drift")
+    assert response.status_code == 200, response.text
+    assert response.json()["reference_images"] == REFERENCE_IMAGES
+
+
+def test_an_unreadable_log_is_503(profiled_bundle: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-database"
+    folder.mkdir()  # SQLite cannot open a folder
+    settings = _settings(profiled_bundle, tmp_path, prediction_log_url=f"sqlite:///{folder}")
+    with TestClient(create_app(settings)) as c:
+        response = c.get("/v1/monitoring/drift")
+    assert response.status_code == 503
+    assert "cannot read the prediction log" in response.json()["detail"]

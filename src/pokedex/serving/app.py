@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +124,8 @@ async def _stop(state: ServingState) -> None:
     """Finish queued predictions, then flush the prediction log (nothing acknowledged is lost)."""
     if state.drift_task is not None:
         state.drift_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await state.drift_task
     await state.batcher.stop()
     state.preprocess_pool.shutdown(wait=True)
     if state.predlog is not None:

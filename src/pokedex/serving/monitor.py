@@ -21,7 +21,7 @@ from pokedex.errors import PokedexError
 from pokedex.monitoring.check import check_drift, reference_of
 from pokedex.monitoring.drift import DriftReport
 from pokedex.monitoring.log import open_log
-from pokedex.monitoring.profile import Profile
+from pokedex.monitoring.profile import REFERENCE_FILE, Profile
 from pokedex.monitoring.window import Window, parse_window
 from pokedex.serving.metrics import Metrics
 from pokedex.serving.model import ServedModel
@@ -38,7 +38,7 @@ class DriftMonitor:
         self.cache_s = cache_s
         self._lock = threading.Lock()
         self._engine: Engine | None = None
-        self._profiles: dict[Path, Profile] = {}
+        self._profile: tuple[tuple[Path, float], Profile] | None = None
         self._last: tuple[tuple[Path, str], float, DriftReport] | None = None
 
     def check(self, model: ServedModel, window: Window) -> DriftReport:
@@ -60,10 +60,12 @@ class DriftMonitor:
             return result
 
     def _reference(self, model: ServedModel) -> Profile:
-        path = model.bundle.path
-        if path not in self._profiles:
-            self._profiles = {path: reference_of(model.bundle)}  # only the served model's
-        return self._profiles[path]
+        # re-read when the served bundle or its reference file changes (a rebuilt profile)
+        path = model.bundle.path / REFERENCE_FILE
+        key = (path, path.stat().st_mtime if path.is_file() else 0.0)
+        if self._profile is None or self._profile[0] != key:
+            self._profile = (key, reference_of(model.bundle))
+        return self._profile[1]
 
     def close(self) -> None:
         """Release the database connections."""
