@@ -108,6 +108,19 @@ def test_full_queue_refuses_all_or_nothing_and_closed_refuses() -> None:
     asyncio.run(main())
 
 
+def test_admission_counts_images_still_decoding() -> None:
+    async def main() -> None:
+        batcher = MicroBatcher(Metrics(), max_queue=3)  # not started: nothing drains
+        batcher.submit(FakeRunner(), [_image(0)])
+        # 1 queued + 2 decoding fill it: a third image is refused before it is decoded
+        with batcher.incoming(2), pytest.raises(QueueFullError), batcher.incoming(1):
+            pass
+        with batcher.incoming(2):  # admitted again once the others are done
+            pass
+
+    asyncio.run(main())
+
+
 def test_stop_finishes_queued_work() -> None:
     async def main() -> list[int]:
         runner = FakeRunner(delay=0.05)

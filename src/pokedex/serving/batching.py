@@ -104,7 +104,13 @@ class MicroBatcher:
 
     @contextmanager
     def incoming(self, n: int) -> Iterator[None]:
-        """Announce ``n`` images being decoded, so the worker waits for them to join a batch."""
+        """Admit ``n`` images about to be decoded, so the worker waits for them to join a batch.
+
+        Admission control: QueueFullError when the images decoding or queued would pass
+        ``max_queue``, so an overloaded server refuses at once instead of after decoding.
+        """
+        if self._queue.qsize() + self._incoming + n > self.max_queue:
+            raise QueueFullError(f"{self._queue.qsize() + self._incoming} images are in flight")
         self._incoming += n
         try:
             yield

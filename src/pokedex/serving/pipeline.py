@@ -53,15 +53,12 @@ async def predict_uploads(
                     )
                 )
                 good = [(i, p) for i, p in enumerate(prepared) if isinstance(p, Prepared)]
-                try:
-                    futures = state.batcher.submit(model.predictor, [p.x for _, p in good])
-                except QueueFullError as exc:
-                    raise ApiError(
-                        503, "server overloaded: try again shortly", {"Retry-After": "1"}
-                    ) from exc
-                except BatcherClosedError as exc:
-                    raise ApiError(503, "server shutting down", {"Retry-After": "5"}) from exc
+                futures = state.batcher.submit(model.predictor, [p.x for _, p in good])
             rows = await asyncio.gather(*futures)
+    except QueueFullError as exc:
+        raise ApiError(503, "server overloaded: try again shortly", {"Retry-After": "1"}) from exc
+    except BatcherClosedError as exc:
+        raise ApiError(503, "server shutting down", {"Retry-After": "5"}) from exc
     except TimeoutError as exc:
         raise ApiError(
             504, f"prediction took longer than {settings.request_timeout_s:g} s"
