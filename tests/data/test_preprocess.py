@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from pokedex.data.preprocess import (
     CANVAS,
@@ -162,3 +162,10 @@ def test_spec_round_trips_through_json_and_rejects_unknown_keys() -> None:
     assert PreprocessSpec.from_dict({}) == PreprocessSpec()
     with pytest.raises(ValueError, match=r"unknown preprocessing keys: \['colour', 'crop'\]"):
         PreprocessSpec.from_dict({**spec.to_dict(), "crop": 0.9, "colour": "rgb"})
+
+
+def test_decode_can_restrict_the_parsers_that_run() -> None:
+    gif = encode(Image.new("RGB", (4, 4)), "GIF")
+    assert decode(gif).format == "GIF"
+    with pytest.raises(UnidentifiedImageError):
+        decode(gif, formats=("PNG", "JPEG", "WEBP"))

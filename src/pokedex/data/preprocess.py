@@ -130,10 +130,15 @@ def to_canvas(image: Image.Image) -> np.ndarray:
     return fit_square(to_rgba(image), CANVAS)
 
 
-def decode(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
-    """Decode image bytes with a pixel cap checked from the header, before pixels are read."""
+def decode(
+    data: bytes, max_pixels: int = 40_000_000, formats: tuple[str, ...] | None = None
+) -> Image.Image:
+    """Decode image bytes with a pixel cap checked from the header, before pixels are read.
+
+    ``formats`` (e.g. ``("PNG",)``) limits which of Pillow's parsers may even look at the bytes.
+    """
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
         # Pillow's own (higher) cap fires inside open(): callers expect the same ValueError
         raise ValueError(f"image is over the limit of {max_pixels:,} pixels: {exc}") from exc

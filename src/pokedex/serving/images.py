@@ -61,7 +61,9 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
     if fmt is None:
         raise ApiError(415, f"unsupported file type: send a {SUPPORTED} image")
     try:
-        image = decode(data, max_pixels=max_pixels)
+        # only the sniffed format's parser runs on untrusted bytes (Pillow's other parsers,
+        # FITS, EPS, PDF..., have had bombs and out-of-bounds reads)
+        image = decode(data, max_pixels=max_pixels, formats=(fmt,))
     except ValueError as exc:
         if "pixels" in str(exc):
             raise ApiError(413, f"image too large: {exc}") from exc
