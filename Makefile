@@ -51,14 +51,24 @@ train-smoke: setup
 train: setup ## the release recipe for this machine's CPUs
 	$(BIN)/pokedex train experiment=cpu
 
-# The API on the committed release bundle; override e.g. `make serve API_PORT=9000 MODEL=dir`.
+# The API on the committed release bundle and the web UI on that API;
+# override e.g. `make serve API_PORT=9000 UI_PORT=9001 MODEL=dir`.
 MODEL ?= models/release
 API_HOST ?= 127.0.0.1
 API_PORT ?= 8000
-.PHONY: serve
-serve: setup ## the HTTP API (Ctrl-C stops it)
+API_URL ?= http://$(if $(filter 0.0.0.0,$(API_HOST)),127.0.0.1,$(API_HOST)):$(API_PORT)
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 8501
+.PHONY: serve screenshots
+serve: setup ## the HTTP API and the web UI (Ctrl-C stops both)
 	@echo "Pokédex API on http://$(API_HOST):$(API_PORT) (docs: http://$(API_HOST):$(API_PORT)/docs)"
-	$(BIN)/pokedex serve --host $(API_HOST) --port $(API_PORT) --model $(MODEL)
+	@echo "Pokédex UI  on http://$(UI_HOST):$(UI_PORT)"
+	@$(BIN)/pokedex serve --host $(API_HOST) --port $(API_PORT) --model $(MODEL) & api=$$!; \
+	trap 'kill $$api 2>/dev/null; wait $$api' EXIT INT TERM; \
+	$(BIN)/pokedex ui --host $(UI_HOST) --port $(UI_PORT) --api-url $(API_URL)
+
+screenshots: setup ## docs/img/ui-*.png, taken by the UI's browser test against a live API
+	POKEDEX_UI_SCREENSHOTS=docs/img $(BIN)/pytest -m slow -p no:randomly tests/ui/test_e2e.py
 
 # The documentation site (mkdocs.yml): strict, so a broken link or a page left out of the nav fails.
 .PHONY: docs docs-serve

@@ -218,15 +218,20 @@ def _no_traceback(page: Page) -> None:
     assert "Traceback" not in page.content()
 
 
+def _expect_types(page: Page, types: list[str]) -> None:
+    """The species' own type badges, in order (the counters' badges are another row)."""
+    badges = page.locator(".pokedex-types .pokedex-type")
+    expect(badges).to_have_count(len(types))
+    assert badges.all_text_contents() == types
+
+
 def _recognize(page: Page, stack: Stack) -> None:
     """Upload the known picture and check the species, its number and its type badges."""
     page.goto(stack.ui)
     page.locator("input[type=file]").set_input_files(str(stack.image))
     heading = page.get_by_role("heading", name=re.compile(re.escape(stack.display_name)))
     expect(heading.first).to_be_visible()
-    badges = page.locator(".pokedex-types .pokedex-type")
-    expect(badges).to_have_count(len(stack.types))
-    assert badges.all_text_contents() == stack.types
+    _expect_types(page, stack.types)
     expect(page.get_by_text("As the model saw it")).to_be_visible()
     expect(page.locator("[data-testid=stProgress]")).to_have_count(5)
     _settled(page)
@@ -248,7 +253,7 @@ def test_recognize_browse_explore_model(browser: Browser, stack: Stack) -> None:
     page.goto(f"{stack.ui}/browse?species={stack.name}&type=fire")
     heading = page.get_by_role("heading", name=re.compile(re.escape(stack.display_name)))
     expect(heading.first).to_be_visible()
-    assert page.locator(".pokedex-types .pokedex-type").all_text_contents() == stack.types
+    _expect_types(page, stack.types)
     expect(page.get_by_text("Fire attacks are…")).to_be_visible()
     _settled(page)
     _no_traceback(page)

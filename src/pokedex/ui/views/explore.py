@@ -68,7 +68,11 @@ def _frame(points: EmbeddingMap, names: dict[str, str]) -> pd.DataFrame:
 
 def _chart(frame: pd.DataFrame, picked: pd.Series, filtered: bool) -> alt.LayerChart:
     """Picked points in type colours over the rest in grey; zoom and pan included."""
-    axes = {"x": alt.X("x:Q", axis=None), "y": alt.Y("y:Q", axis=None)}
+    # UMAP coordinates have no origin worth showing: fit the axes to the points
+    axes = {
+        "x": alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
+        "y": alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
+    }
     colour = alt.Color(
         "primary:N",
         scale=_COLOURS,
