@@ -2,9 +2,10 @@
 
 The model is the committed release bundle (or the bundle ``$POKEDEX_UI_E2E_BUNDLE`` names)
 when it has an ONNX file and the processed test split is here: a test image it gets right is
-uploaded. Otherwise it is the colour Pokédex fixture, and its Pikachu sprite is uploaded. The
-test ids say which. Screenshots of every page go to ``$POKEDEX_UI_SCREENSHOTS`` (``make
-screenshots`` sets docs/img) or to pytest's temp folder.
+uploaded. Otherwise (or with ``POKEDEX_UI_E2E_BUNDLE=fixture``) it is the colour Pokédex
+fixture, and its Pikachu sprite is uploaded. The test ids say which. Screenshots of every page
+go to ``$POKEDEX_UI_SCREENSHOTS`` (``make screenshots`` sets docs/img) or to pytest's temp
+folder.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ START_S = 900  # ceilings, not expectations: an idle 2-core box starts both in s
 ANSWER_MS = 300_000
 
 
+FIXTURE = "fixture"
 CHOSEN = os.environ.get("POKEDEX_UI_E2E_BUNDLE")
-REAL_BUNDLE = Path(CHOSEN) if CHOSEN else RELEASE
+REAL_BUNDLE = Path(CHOSEN) if CHOSEN and CHOSEN != FIXTURE else RELEASE
 
 
 def _real_bundle_usable() -> bool:
@@ -61,10 +63,10 @@ def _real_bundle_usable() -> bool:
     return onnx and all((PROCESSED / f).is_file() for f in data)
 
 
-if _real_bundle_usable():
-    MODEL_KIND = "chosen-bundle" if CHOSEN else "release-bundle"
-else:
+if CHOSEN == FIXTURE or not _real_bundle_usable():
     MODEL_KIND = "colour-fixture-bundle"
+else:
+    MODEL_KIND = "chosen-bundle" if CHOSEN else "release-bundle"
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """`pokedex serve` and `pokedex ui` as subprocesses, stopped afterwards."""
-    if CHOSEN and request.param != "chosen-bundle":
+    if CHOSEN not in (None, FIXTURE) and request.param != "chosen-bundle":
         pytest.fail(f"POKEDEX_UI_E2E_BUNDLE={CHOSEN} has no ONNX file or {PROCESSED} no test split")
     work = tmp_path_factory.mktemp("ui-e2e")
     shots = Path(os.environ.get("POKEDEX_UI_SCREENSHOTS") or work / "screenshots")
