@@ -173,8 +173,10 @@ def robustness_png(report: dict[str, Any]) -> bytes:
     fig = Figure(figsize=(8, 5))
     ax = fig.subplots()
     levels = report["severities"]
-    for name, r in report["shifts"].items():
-        ax.plot(levels, [100 * a for a in r["acc_top1"]], marker="o", label=name)
+    for i, (name, r) in enumerate(report["shifts"].items()):
+        # 11 shifts, 10 default colours: the marker tells the ones sharing a colour apart
+        marker = "osD^v<>pPX*h"[i % 12]
+        ax.plot(levels, [100 * a for a in r["acc_top1"]], marker=marker, label=name)
     ax.axhline(100 * report["clean_top1"], color="black", linestyle="--", label="clean")
     ax.set_xlabel("severity")
     ax.set_ylabel("top-1 (%)")
