@@ -78,5 +78,21 @@ docs: setup ## build the site into site/
 docs-serve: setup ## preview the site with live reload on 127.0.0.1:8001
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8001
 
+# Container images (dockerfiles/, docs/deploy.md); skipped with a message where Docker is absent.
+IMAGES := api ui train mlflow
+IMAGE_TAG ?= dev
+.PHONY: images locks
+images: ## docker build every image as pokedex-<name>:$(IMAGE_TAG)
+	@if ! command -v docker >/dev/null 2>&1; then \
+	  echo "docker not found: skipping the image builds (see docs/deploy.md)"; exit 0; fi; \
+	for image in $(IMAGES); do \
+	  docker build --file dockerfiles/$$image.Dockerfile --tag pokedex-$$image:$(IMAGE_TAG) . \
+	    || exit 1; \
+	done
+
+locks: setup ## regenerate dockerfiles/requirements/ and deploy/gcp/monitoring/ after a change
+	$(BIN)/python scripts/lock_images.py
+	$(BIN)/python scripts/alert_policies.py
+
 clean:
 	rm -rf runs reports .pytest_cache .ruff_cache coverage.xml .coverage
