@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+pytest_plugins = ["tests.figures"]  # the `figure` fixture of the reliability and fuzz tests
+
 # sorted, and with hyphens like the real folder names
 SPECIES = (
     "abra",

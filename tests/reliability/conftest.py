@@ -1,8 +1,6 @@
-"""Reliability suite: real `pokedex serve` processes on 127.0.0.1, and the figure of each test.
+"""Reliability suite: real `pokedex serve` processes on 127.0.0.1, stopped at the end.
 
-A test reports its figure with ``figure("T11", "...")``: the line is printed, listed under
-"reliability figures" at the end of the run, and appended as JSON to ``$POKEDEX_FIGURES``
-when that is set (docs/reliability.md is filled from such a run).
+Each test reports the figure it measured through the ``figure`` fixture (tests/figures.py).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,37 +34,10 @@ UI_ORIGIN = "http://localhost:8501"
 # generous: the first import of onnxruntime and FastAPI is slow on a busy CI box
 READY_TIMEOUT_S = float(os.environ.get("POKEDEX_SERVER_START_S", "240"))
 
-_FIGURES: list[tuple[str, str]] = []
-
-Figure = Callable[[str, str], None]
-
 
 def env_number(name: str, default: float) -> float:
     """A duration or count from the environment, so `.ci/run` can lengthen the long tests."""
     return float(os.environ.get(name, default))
-
-
-@pytest.fixture
-def figure(request: pytest.FixtureRequest) -> Figure:
-    """``figure(plan_id, text)``: report the figure a test measured."""
-
-    def report(plan_id: str, text: str) -> None:
-        print(f"[{plan_id}] {text}")
-        _FIGURES.append((plan_id, text))
-        if path := os.environ.get("POKEDEX_FIGURES"):
-            record = {"plan": plan_id, "test": request.node.nodeid, "figure": text}
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    return report
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """List every figure reported in this run."""
-    if _FIGURES:
-        terminalreporter.section("reliability figures")
-        for plan_id, text in _FIGURES:
-            terminalreporter.line(f"{plan_id}: {text}")
 
 
 def free_port() -> int:

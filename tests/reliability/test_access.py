@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from tests.conftest import encode, sprite
+from tests.figures import Figure
 from tests.reliability.conftest import (
     ADMIN_TOKEN,
     UI_ORIGIN,
-    Figure,
     Server,
     env_number,
     percentile_ms,

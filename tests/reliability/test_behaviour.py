@@ -15,7 +15,8 @@ import time
 import httpx
 
 from tests.conftest import encode, sprite
-from tests.reliability.conftest import Figure, Server, env_number, percentile_ms
+from tests.figures import Figure
+from tests.reliability.conftest import Server, env_number, percentile_ms
 
 BATCHES = int(env_number("POKEDEX_BATCHES", 50))
 PROBES = int(env_number("POKEDEX_PROBES", 2000))

@@ -26,7 +26,8 @@ import numpy as np
 
 from pokedex.serving.server import SHUTDOWN_GRACE_S
 from tests.conftest import MakeRaw, encode, sprite
-from tests.reliability.conftest import POKEDEX, Figure, env_number, start_server
+from tests.figures import Figure
+from tests.reliability.conftest import POKEDEX, env_number, start_server
 
 KILLS = int(env_number("POKEDEX_CRASH_KILLS", 2))
 LOAD_S = env_number("POKEDEX_CRASH_LOAD_S", 2)

@@ -25,7 +25,8 @@ from PIL import Image
 
 from pokedex.benchmarks.loadgen import process_rss, run_level
 from tests.conftest import encode, sprite
-from tests.reliability.conftest import MB, Figure, env_number, percentile_ms, start_server
+from tests.figures import Figure
+from tests.reliability.conftest import MB, env_number, percentile_ms, start_server
 
 SOAK_S = env_number("POKEDEX_SOAK_S", 300)
 PEAK_S = env_number("POKEDEX_SOAK_PEAK_S", 15)

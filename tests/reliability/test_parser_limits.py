@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.conftest import encode, sprite
-from tests.reliability.conftest import Figure, Server, env_number, percentile_ms, probing
+from tests.figures import Figure
+from tests.reliability.conftest import Server, env_number, percentile_ms, probing
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024

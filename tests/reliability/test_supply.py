@@ -24,7 +24,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.reliability.conftest import Figure
+from tests.figures import Figure
 
 ROOT = Path(__file__).parents[2]
 HOOK = str(Path(sys.executable).with_name("detect-secrets-hook"))

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from tests.conftest import encode, sprite
-from tests.reliability.conftest import Figure, Server, percentile_ms
+from tests.figures import Figure
+from tests.reliability.conftest import Server, percentile_ms
 from tests.reliability.payloads import Upload, hostile_uploads
 
 MAX_RSS_GROWTH_MB = 50  # RELIABILITY.md T11

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,6 +12,14 @@ class ErrorBody(BaseModel):
     """Every 4xx/5xx answer."""
 
     detail: str
+
+
+class UnprocessableBody(BaseModel):
+    """A 422 of a route that can refuse in its own words or by the request's validation."""
+
+    detail: str | list[dict[str, Any]] = Field(
+        description="a message, or the list of fields that failed validation"
+    )
 
 
 class SpeciesScore(BaseModel):

@@ -12,7 +12,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pokedex.serving.errors import ApiError
 from pokedex.serving.model import check_reload_ref, load_model
-from pokedex.serving.schemas import ErrorBody, ReloadRequest, ReloadResponse
+from pokedex.serving.schemas import (
+    ErrorBody,
+    ReloadRequest,
+    ReloadResponse,
+    UnprocessableBody,
+)
 from pokedex.serving.state import StateDep
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,11 @@ router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
     dependencies=[Depends(require_admin)],
-    responses={status: {"model": ErrorBody} for status in (400, 401, 422)},
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        422: {"model": UnprocessableBody},
+    },
 )
 
 
