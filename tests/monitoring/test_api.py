@@ -6,6 +6,7 @@ background), and the drift check reads them back: the whole loop the monitor rel
 
 from __future__ import annotations
 
+import math
 import shutil
 import signal
 import subprocess
@@ -223,3 +224,17 @@ def test_an_unreadable_log_is_503(profiled_bundle: Path, tmp_path: Path) -> None
         response = c.get("/v1/monitoring/drift")
     assert response.status_code == 503
     assert "cannot read the prediction log" in response.json()["detail"]
+
+
+def test_drift_series_are_there_from_the_start_and_a_check_adds_none(
+    client: TestClient,
+) -> None:
+    before = _gauges(client)
+    assert before[("pokedex_drift_detected", "")] == 0
+    assert math.isnan(before[("pokedex_drift_feature_psi", "brightness")])
+    assert ("pokedex_drift_feature_psi", "embedding") not in before  # a joint test: no PSI
+    _send(client, range(1000, 1000 + WINDOW), dark)
+    _drift(client, WINDOW)
+    after = _gauges(client)
+    assert set(after) == set(before)
+    assert after[("pokedex_drift_feature_psi", "brightness")] >= 0.2

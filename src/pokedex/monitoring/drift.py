@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from pokedex.monitoring.features import IMAGE_FEATURES, MODEL_FEATURES
+from pokedex.monitoring.features import EMBEDDING, IMAGE_FEATURES, MODEL_FEATURES
 
 ALPHA = 0.01  # family-wise false-alarm rate of one check
 PSI_THRESHOLD = 0.2  # the usual "significant shift" line (0.1-0.2 moderate, > 0.2 major)
@@ -28,7 +28,6 @@ PSI_EPS = 1e-4  # floor of a bin share, so an empty bin has a finite weight
 MIN_SAMPLES = 30  # fewer predictions than this give "insufficient_data"
 MMD_SAMPLES = 300  # per side: the kernel test subsamples (cost grows with the square)
 MMD_PERMUTATIONS = 2000  # the smallest p-value is 1/2001, below ALPHA / tests
-EMBEDDING = "embedding"
 SCALARS = (*IMAGE_FEATURES, *MODEL_FEATURES)
 TESTS = len(SCALARS) + 1
 

@@ -25,6 +25,8 @@ MODEL_FEATURES = {
     "embedding_norm": "L2 norm of the penultimate embedding",
 }
 EMBEDDING_HEAD = 8  # leading embedding dimensions logged per prediction (the multivariate test)
+EMBEDDING = "embedding"  # the name of that joint test
+DRIFT_FEATURES = (*IMAGE_FEATURES, *MODEL_FEATURES, EMBEDDING)  # every drift test, by name
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 

@@ -6,11 +6,14 @@ paths; species names come from the model's class list and are capped at 1,000 va
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from pokedex.monitoring.features import DRIFT_FEATURES, EMBEDDING
 
 if TYPE_CHECKING:
     from pokedex.monitoring.drift import DriftReport
@@ -113,7 +116,8 @@ class Metrics:
         self.ready.set(1)
 
     def _drift_gauges(self, r: CollectorRegistry) -> None:
-        # label values are the fixed feature names of pokedex.monitoring.drift (8 of them)
+        # label values: the 8 fixed DRIFT_FEATURES. Every series exists from the start (NaN
+        # until a check measures it), so a check never changes which series a scrape shows.
         self.drift_detected = Gauge(
             "pokedex_drift_detected", "1 when the last drift check found drift, else 0.", registry=r
         )
@@ -150,15 +154,23 @@ class Metrics:
             "Mean top-1 probability of the served model on its reference profile.",
             registry=r,
         )
+        self.reference_confidence.set(math.nan)
+        self._clear_features()
+
+    def _clear_features(self) -> None:
+        for name in DRIFT_FEATURES:
+            self.drift_feature.labels(feature=name).set(0)
+            self.drift_p_value.labels(feature=name).set(math.nan)
+            if name != EMBEDDING:  # the joint embedding test has no PSI
+                self.drift_psi.labels(feature=name).set(math.nan)
 
     def publish_drift(self, report: DriftReport, reference_confidence: float) -> None:
-        """Export a drift check; features it did not test (too few predictions) disappear."""
+        """Export a drift check; features it did not test (too few predictions) read NaN."""
         self.drift_detected.set(1 if report.verdict == "drift" else 0)
         self.drift_window.set(report.predictions)
         self.drift_checked.set(report.checked_at.timestamp())
         self.reference_confidence.set(reference_confidence)
-        for gauge in (self.drift_feature, self.drift_p_value, self.drift_psi):
-            gauge.clear()
+        self._clear_features()
         for f in report.features:
             self.drift_feature.labels(feature=f.name).set(1 if f.drifted else 0)
             self.drift_p_value.labels(feature=f.name).set(f.p_value)
