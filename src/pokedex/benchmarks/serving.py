@@ -2,7 +2,8 @@
 
 In one run, on 127.0.0.1 and the same bundle:
 - baseline: FastAPI + eager PyTorch fp32, one image per request (:mod:`.naive_server`);
-- ours:     `pokedex serve` (ONNX Runtime, dynamic micro-batching), as deployed;
+- ours:     `pokedex serve` (ONNX Runtime or OpenVINO, as the bundle chose; dynamic
+            micro-batching), as deployed;
 - ceiling:  the served ONNX model at batch 32 in this process, with no HTTP at all.
 Each server runs alone as a subprocess and is driven by the same test images at each
 concurrency level for a fixed time (:mod:`.loadgen`). Targets: ours ≥ 3x the baseline's peak
@@ -34,7 +35,12 @@ from pokedex.bundle import Bundle
 from pokedex.data.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import sample_canvases, synthetic_canvases
-from pokedex.serving.predictor import VARIANTS, OnnxPredictor, default_variant
+from pokedex.serving.predictor import (
+    VARIANTS,
+    OnnxPredictor,
+    default_runtime,
+    default_variant,
+)
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +297,8 @@ def run(
     log.info("ceiling (%s, batch %d, no HTTP): %.1f img/s", variant, BATCH, ceiling)
     model = str(bundle.path.resolve())
     baseline = ServerRun("baseline", "FastAPI + eager PyTorch fp32, one image per request")
-    ours = ServerRun("ours", f"pokedex serve: ONNX Runtime {variant}, dynamic batching")
+    runtime = "OpenVINO" if default_runtime(bundle) == "openvino" else "ONNX Runtime"
+    ours = ServerRun("ours", f"pokedex serve: {runtime} {variant}, dynamic batching")
     with tempfile.TemporaryDirectory(prefix="pokedex-serving-bench-") as tmp:
         work = Path(tmp)
         port = _free_port()
