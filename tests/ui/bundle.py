@@ -105,7 +105,7 @@ def stranger() -> Image.Image:
     return Image.fromarray(pixels, mode="RGB")
 
 
-def _prototypes() -> np.ndarray:
+def sprite_means() -> np.ndarray:
     """``(C, 3)`` mean model input of each species' sprite."""
     return np.stack([image_to_input(sprite(e), SPEC).mean(axis=(0, 2, 3)) for e in SPECIES])
 
@@ -148,7 +148,7 @@ def _graph(prototypes: np.ndarray) -> onnx.ModelProto:
     return model
 
 
-def _typechart() -> TypeChart:
+def typechart() -> TypeChart:
     factors = {a: dict.fromkeys(TYPES, 1.0) for a in TYPES}
     for attack, buckets in _CHART.items():
         for factor, defenders in zip((2.0, 0.5, 0.0), buckets, strict=True):
@@ -157,7 +157,7 @@ def _typechart() -> TypeChart:
     return TypeChart(factors)
 
 
-def _embedding_map(prototypes: np.ndarray) -> tuple[dict[str, object], list[dict[str, object]]]:
+def embedding_map(prototypes: np.ndarray) -> tuple[dict[str, object], list[dict[str, object]]]:
     """A seeded stand-in for `pokedex evaluate --embeddings`: a cluster per species, with a
     few images "predicted" as their nearest neighbour species; and the confused pairs.
     """
@@ -196,10 +196,10 @@ def write_colour_bundle(path: Path) -> Path:
         for e in SPECIES
     }
     save_catalog(catalog, path / "catalog.json")
-    write_json_atomic(path / "typechart.json", _typechart().to_dict())
+    write_json_atomic(path / "typechart.json", typechart().to_dict())
     write_json_atomic(path / "classes.json", [e.name for e in SPECIES])
-    prototypes = _prototypes()
-    record, pairs = _embedding_map(prototypes)
+    prototypes = sprite_means()
+    record, pairs = embedding_map(prototypes)
     write_json_atomic(path / EMBEDDINGS_FILE, record)
     gaps = ((prototypes[:, None] - prototypes[None]) ** 2).sum(-1)  # (C, C) squared distances
     radius2 = float(gaps[~np.eye(len(SPECIES), dtype=bool)].min()) / 4  # half the closest gap

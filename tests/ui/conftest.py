@@ -38,11 +38,11 @@ from pokedex.serving.schemas import (
     Weakness,
 )
 from pokedex.ui.api import PokedexApi
-from tests.ui.bundle import BY_NAME, SPECIES, _embedding_map, _prototypes, _typechart
+from tests.ui.bundle import BY_NAME, SPECIES, embedding_map, sprite_means, typechart
 
 APP = Path(pokedex.ui.__file__).parent / "app.py"
 MODEL = ModelRef(name="pokedex-colours", version="t1", variant="fp32")
-CHART = _typechart()
+CHART = typechart()
 PREDICT_LATENCIES_S = (0.004, 0.02, 0.02, 0.03, 0.2)  # what the fake /metrics has observed
 
 
@@ -141,7 +141,7 @@ class FakeApi:
 
 def default_routes() -> dict[tuple[str, str], Reply]:
     """Answers of a healthy API serving the colour Pokédex."""
-    record, pairs = _embedding_map(_prototypes())
+    record, pairs = embedding_map(sprite_means())
     index = SpeciesList(
         total=len(SPECIES),
         items=[
