@@ -37,13 +37,14 @@ RUN groupadd --system --gid 10001 pokedex \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --from=export /app/models/release ./models/release
-# the only writable folder: the default SQLite prediction log (compose and Cloud Run use PostgreSQL)
+# the only writable folder: the default SQLite prediction log and the registry download cache
 RUN mkdir var && chown 10001:10001 var
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     POKEDEX_MODEL=models/release \
-    POKEDEX_PREDICTION_LOG_URL=sqlite:///var/predictions.db
+    POKEDEX_PREDICTION_LOG_URL=sqlite:///var/predictions.db \
+    POKEDEX_CACHE=var/cache
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

@@ -33,6 +33,16 @@ BIN = Path(sys.executable).parent
 needs_posix = pytest.mark.skipif(os.name == "nt", reason="the images run POSIX shells")
 
 
+def api_env_names() -> set[str]:
+    """Every variable the API process reads: its settings, plus the registry client's."""
+    from pokedex.serving.settings import Settings
+
+    return {f"POKEDEX_{name.upper()}" for name in Settings.model_fields} | {
+        "POKEDEX_CACHE",  # pokedex.registry.cache_root
+        "MLFLOW_TRACKING_URI",  # pokedex.registry.tracking_uri
+    }
+
+
 def load_yaml(path: Path) -> dict:
     """A YAML file as data."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
