@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,13 @@ IMAGE_VENV = "/opt/venv"
 BIN = Path(sys.executable).parent
 
 needs_posix = pytest.mark.skipif(os.name == "nt", reason="the images run POSIX shells")
+
+
+def tool(name: str) -> str:
+    """A command-line tool installed in this environment (hadolint, actionlint, ...)."""
+    path = shutil.which(name, path=str(BIN))
+    assert path, f"{name} is not installed: run `make setup` (it is in the dev extra)"
+    return path
 
 
 def api_env_names() -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pokedex.ui.settings import UiSettings
-from tests.delivery.conftest import BIN, REPO, Dockerfile, api_env_names, load_yaml
+from tests.delivery.conftest import REPO, Dockerfile, api_env_names, load_yaml, tool
 
 COMPOSE = REPO / "compose.yaml"
 MONITORING = REPO / "monitoring"
@@ -30,7 +30,7 @@ def services(compose: dict) -> dict:
 def test_compose_file_follows_the_compose_spec() -> None:
     """What `docker compose config` checks first, with the spec vendored in check-jsonschema."""
     result = subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
         capture_output=True,
         text=True,
         timeout=120,

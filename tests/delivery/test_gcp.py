@@ -16,12 +16,12 @@ from pokedex.serving.settings import Settings
 from pokedex.ui.settings import UiSettings
 from tests.conftest import write_raw
 from tests.delivery.conftest import (
-    BIN,
     REPO,
     Dockerfile,
     api_env_names,
     load_yaml,
     needs_posix,
+    tool,
 )
 
 GCP = REPO / "deploy" / "gcp"
@@ -54,7 +54,7 @@ def _help(*words: str) -> None:
 def test_cloudbuild_follows_its_schema_and_builds_our_images() -> None:
     path = REPO / "cloudbuild.yaml"
     result = subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.cloudbuild", str(path)],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.cloudbuild", str(path)],
         capture_output=True,
         text=True,
         timeout=120,

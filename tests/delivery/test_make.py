@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.delivery.conftest import IMAGES, REPO
+from tests.delivery.conftest import IMAGES, REPO, needs_posix
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+pytestmark = [
+    needs_posix,
+    pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make"),
+]
 TARGETS = ("setup", "serve", "test", "lint", "data", "train", "docs", "images", "locks")
 
 

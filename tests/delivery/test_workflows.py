@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pokedex.cli import app
-from tests.delivery.conftest import BIN, IMAGES, REPO, load_yaml
+from tests.delivery.conftest import IMAGES, REPO, load_yaml, tool
 
 WORKFLOWS = REPO / ".github" / "workflows"
 NAMES = ("tests", "docker", "data", "model", "docs")
@@ -38,7 +38,7 @@ def test_there_is_one_workflow_per_pipeline() -> None:
 
 def test_actionlint_passes() -> None:
     result = subprocess.run(
-        [str(BIN / "actionlint"), "-no-color"],
+        [tool("actionlint"), "-no-color"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -50,7 +50,7 @@ def test_actionlint_passes() -> None:
 def test_workflows_follow_the_schema() -> None:
     files = [str(p) for p in sorted(WORKFLOWS.glob("*.yml"))]
     result = subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
         capture_output=True,
         text=True,
         timeout=120,
