@@ -3,7 +3,7 @@
 #   docker build -f dockerfiles/mlflow.Dockerfile -t pokedex-mlflow .
 # Every setting is an MLFLOW_* variable (see `mlflow server --help`); compose points the backend
 # store at PostgreSQL and mounts a volume on the artifact folder.
-# Image size target: < 900 MB.
+# Image size target: < 1 GB.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build

@@ -2,7 +2,7 @@
 # The Pokédex web UI (Streamlit); it reaches the API over HTTP at $POKEDEX_API_URL.
 #   docker build -f dockerfiles/ui.Dockerfile -t pokedex-ui .    (context: the repository root)
 #   docker run --rm -p 8501:8501 -e POKEDEX_API_URL=http://host.docker.internal:8000 pokedex-ui
-# Image size target: < 700 MB (no PyTorch, no model: the API holds it).
+# Image size target: < 900 MB (no PyTorch, no model: the API holds it).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build

@@ -49,7 +49,7 @@ class Image:
 
 
 IMAGES = (
-    Image("api", extras=("postgres", "registry")),
+    Image("api", extras=("postgres", "registry", "openvino")),
     Image("ui"),
     Image("train", extras=("train", "gcs")),
     Image("mlflow", requirements=("mlflow==3.17.2", "psycopg[binary]==3.3.9"), project=False),
