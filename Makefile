@@ -70,6 +70,14 @@ serve: setup ## the HTTP API and the web UI (Ctrl-C stops both)
 screenshots: setup ## docs/img/ui-*.png, taken by the UI's browser test against a live API
 	POKEDEX_UI_SCREENSHOTS=docs/img $(BIN)/pytest -m slow -p no:randomly tests/ui/test_e2e.py
 
+# docs/reliability.md: hostile input, fuzzing, crashes, load; the long tests included.
+# Shorten them with POKEDEX_SOAK_S, POKEDEX_OVERLOAD_S, POKEDEX_FUZZ_EXAMPLES (see that page).
+.PHONY: reliability
+reliability: setup ## the reliability suite, long tests too; figures in reports/reliability.jsonl
+	mkdir -p reports && rm -f reports/reliability.jsonl
+	POKEDEX_FIGURES=reports/reliability.jsonl $(BIN)/pytest -p no:randomly \
+	  tests/reliability tests/serving/test_schemathesis.py
+
 # The documentation site (mkdocs.yml): strict, so a broken link or a page left out of the nav fails.
 .PHONY: docs docs-serve
 docs: setup ## build the site into site/
