@@ -22,7 +22,6 @@ import torch
 from pokedex.bundle import EMBEDDINGS_FILE, Bundle, update_meta
 from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
-from pokedex.errors import PokedexError
 from pokedex.evaluation import calibration, openset
 from pokedex.evaluation.inference import NetOutputs, load_split, run_net
 from pokedex.evaluation.metrics import (
@@ -34,7 +33,7 @@ from pokedex.evaluation.metrics import (
 )
 from pokedex.evaluation.report import per_species_csv, reliability_png, render_report
 from pokedex.evaluation.tracking import log_evaluation
-from pokedex.io import atomic_path, write_bytes_atomic, write_json_atomic
+from pokedex.io import atomic_path, check_replaceable, write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +102,6 @@ def _species_types(bundle: Bundle, processed: Path) -> dict[str, tuple[str, ...]
     return {}
 
 
-def _check_out(out: Path) -> None:
-    # the folder is replaced as a whole: refuse one holding anything but an old evaluation
-    if out.exists() and not out.is_dir():
-        raise PokedexError(f"output folder {out} exists and is not a folder")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS) if out.is_dir() else []
-    if foreign:
-        raise PokedexError(
-            f"output folder {out} holds other files ({', '.join(foreign[:3])}) that would be "
-            "deleted: choose an empty or new folder"
-        )
-
-
 def evaluate(
     ref_or_bundle: str | Path | Bundle,
     processed: Path,
@@ -139,7 +126,7 @@ def evaluate(
         ref_or_bundle if isinstance(ref_or_bundle, Bundle) else resolve_model(str(ref_or_bundle))
     )
     processed, out = Path(processed), Path(out)
-    _check_out(out)
+    check_replaceable(out, OUTPUTS.__contains__)  # replaced as a whole
     images, labels = load_split(processed, split, bundle.classes)
     val_images, val_labels = load_split(processed, "val", bundle.classes)
     net = load_net(bundle).to(memory_format=torch.channels_last)

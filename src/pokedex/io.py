@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +52,22 @@ def write_json_atomic(target: Path, obj: Any) -> None:
     """Write ``obj`` as stable, indented JSON atomically."""
     text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def check_replaceable(out: Path, owned: Callable[[str], bool], what: str = "output folder") -> None:
+    """Refuse to replace the folder ``out`` as a whole when it holds files its writer does not own.
+
+    ``owned`` says which file names a previous run of the same writer leaves there.
+    """
+    from pokedex.errors import PokedexError
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise PokedexError(f"{what} {out} exists and is not a folder")
+    foreign = sorted(p.name for p in out.iterdir() if not owned(p.name))
+    if foreign:
+        raise PokedexError(
+            f"{what} {out} holds other files ({', '.join(foreign[:3])}) that would be "
+            "deleted: choose an empty or new folder"
+        )

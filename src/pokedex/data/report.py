@@ -21,7 +21,7 @@ import numpy as np
 
 from pokedex.data.split import SPLITS
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path
+from pokedex.io import atomic_path, check_replaceable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def write_report(processed: Path, out: Path, *, sample_grid: int = 8, seed: int 
     if sample_grid < 1:
         raise PokedexError(f"sample_grid must be >= 1, got {sample_grid}")
     classes, summary, splits = _load(processed)
-    _check_out(out)
+    check_replaceable(out, _owned, "report folder")
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         n_images = sum(len(labels) for _, labels in splits.values())
@@ -111,18 +111,9 @@ def _read(path: Path) -> Any:
         raise PokedexError(f"cannot read {path}: {exc}: {PREPARE_HINT}") from exc
 
 
-def _check_out(out: Path) -> None:
-    # the folder is replaced as a whole: refuse one that holds anything but an old report
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise PokedexError(f"report folder {out} exists and is not a folder")
-    foreign = sorted(p.name for p in out.iterdir() if p.name != "report.md" and p.suffix != ".png")
-    if foreign:
-        raise PokedexError(
-            f"report folder {out} holds other files ({', '.join(foreign[:3])}) that would be "
-            "deleted: choose an empty or new folder"
-        )
+def _owned(name: str) -> bool:
+    """Files an earlier report leaves in its folder (replaced as a whole)."""
+    return name == "report.md" or name.endswith(".png")
 
 
 def _counts_section(classes: list[str], splits: Splits) -> str:

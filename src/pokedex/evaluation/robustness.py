@@ -20,7 +20,7 @@ from pokedex.bundle import Bundle
 from pokedex.errors import PokedexError
 from pokedex.evaluation.metrics import accuracy
 from pokedex.evaluation.shifts import SEVERITIES, SHIFTS
-from pokedex.io import atomic_path, write_bytes_atomic, write_json_atomic
+from pokedex.io import atomic_path, check_replaceable, write_bytes_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def robustness(
     names = list(shifts or SHIFTS)
     levels = sorted(set(severities or SEVERITIES))
     out = Path(out)
-    _check_out(out)
+    check_replaceable(out, OUTPUTS.__contains__)
     start = time.perf_counter()
     canvases, labels = load_split(Path(processed), split, bundle.classes)
     if images is not None:
@@ -121,17 +121,6 @@ def robustness(
         (tmp / "robustness.md").write_text(render_table(report), encoding="utf-8")
         write_bytes_atomic(tmp / "robustness.png", robustness_png(report))
     return report
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise PokedexError(f"output folder {out} exists and is not a folder")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS) if out.is_dir() else []
-    if foreign:
-        raise PokedexError(
-            f"output folder {out} holds other files ({', '.join(foreign[:3])}) that would be "
-            "deleted: choose an empty or new folder"
-        )
 
 
 def render_table(report: dict[str, Any]) -> str:
