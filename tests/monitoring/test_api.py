@@ -34,8 +34,7 @@ from tests.monitoring.conftest import (
     images,
     unchanged,
 )
-from tests.serving.conftest import write_bundle
-from tests.serving.test_server import _free_port
+from tests.serving.conftest import free_port, write_bundle
 
 Client = httpx.Client | TestClient
 
@@ -170,7 +169,7 @@ def test_the_periodic_check_keeps_the_gauges_current(profiled_bundle: Path, tmp_
 
 
 def test_a_real_server_reports_drift(profiled_bundle: Path, tmp_path: Path) -> None:
-    port, db = _free_port(), tmp_path / "served.db"
+    port, db = free_port(), tmp_path / "served.db"
     code = (
         "from pokedex.serving.server import serve; "
         f"serve(port={port}, model={str(profiled_bundle)!r}, "

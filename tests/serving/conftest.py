@@ -6,12 +6,18 @@ the output names `pokedex export` uses, so the real OnnxPredictor runs it in mil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import onnx
 import pytest
@@ -189,3 +195,41 @@ def images() -> dict[str, bytes]:
         "jpeg": encode(sprite(3, rgb=True), "JPEG", quality=90),
         "webp": encode(sprite(4)),
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving_process(
+    stderr: int | None = None, **serve_kwargs: Any
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A real `serve()` process on a free 127.0.0.1 port, yielded once ready; stopped after.
+
+    ``serve_kwargs`` go to `pokedex.serving.server.serve` (model, prediction_log_url, ...).
+    """
+    port = free_port()
+    args = "".join(f", {key}={value!r}" for key, value in serve_kwargs.items())
+    code = f"from pokedex.serving.server import serve; serve(port={port}{args})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=stderr, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240  # generous: a loaded CI box imports slowly
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "server exited"
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server never became ready"
+            time.sleep(0.1)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -6,14 +6,12 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.serving.test_server import _free_port
+from tests.serving.conftest import serving_process
 
 LOCUSTFILE = Path(__file__).parents[2] / "locustfile.py"
 
@@ -21,29 +19,12 @@ LOCUSTFILE = Path(__file__).parents[2] / "locustfile.py"
 @pytest.fixture
 def server(model_root: Path, tmp_path: Path) -> Iterator[str]:
     """Base URL of a served tiny bundle; stopped after the test."""
-    port, db = _free_port(), tmp_path / "served.db"
-    code = (
-        "from pokedex.serving.server import serve; "
-        f"serve(port={port}, model={str(model_root / 'v1')!r}, "
-        f"prediction_log_url={f'sqlite:///{db}'!r}, threads=1, log_level='warning')"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240  # generous: a loaded CI box imports slowly
-        while True:
-            assert proc.poll() is None, "the server exited at start-up"
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.1)
+    db = tmp_path / "served.db"
+    with serving_process(
+        model=str(model_root / "v1"), prediction_log_url=f"sqlite:///{db}", threads=1,
+        log_level="warning",
+    ) as (_, base):  # fmt: skip
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.slow

@@ -11,9 +11,6 @@ are fuzzed twice: without the token (401 everywhere) and with it (past the auth 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings
 from tests.figures import record_figure
-from tests.serving.test_server import _free_port
+from tests.serving.conftest import serving_process
 
 # per operation; 25 is enough to hit every documented error path in ~a minute
 EXAMPLES = int(os.environ.get("POKEDEX_FUZZ_EXAMPLES", "25"))
@@ -38,32 +35,14 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 @pytest.fixture(scope="module")
 def live_server(model_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a real `serve()` process (tiny bundle, admin routes on)."""
-    port, db = _free_port(), tmp_path_factory.mktemp("fuzz") / "predictions.db"
-    code = (
-        "from pokedex.serving.server import serve; "
-        f"serve(port={port}, model={str(model_root / 'v1')!r}, threads=1, "
-        f"prediction_log_url={f'sqlite:///{db}'!r}, admin_token={ADMIN_TOKEN!r}, "
-        f"model_roots=[{str(model_root)!r}], log_level='warning')"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240  # generous: a loaded CI box imports slowly
-        while True:
-            assert proc.poll() is None, "the server exited at start-up"
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.1)
+    db = tmp_path_factory.mktemp("fuzz") / "predictions.db"
+    with serving_process(
+        model=str(model_root / "v1"), threads=1, prediction_log_url=f"sqlite:///{db}",
+        admin_token=ADMIN_TOKEN, model_roots=[str(model_root)], log_level="warning",
+    ) as (proc, base):  # fmt: skip
         yield base
         assert proc.poll() is None, "the server died during the fuzzing"
         assert httpx.get(f"{base}/healthz").status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
