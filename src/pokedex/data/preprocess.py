@@ -93,15 +93,24 @@ def resize_rgba(batch: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+_CHUNK = 256  # canvases composited at a time by canvases_to_input
+
+
 def flatten(batch: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     """Composite ``(N, H, W, 4)`` uint8 RGBA onto a solid background.
 
     Returns ``(N, H, W, 3)`` float32 in [0, 1].
     """
-    rgb = batch[..., :3].astype(np.float32) / 255.0
-    alpha = batch[..., 3:4].astype(np.float32) / 255.0
-    bg = np.asarray(background, dtype=np.float32) / 255.0
-    return rgb * alpha + bg * (1.0 - alpha)
+    alpha = batch[..., 3:4].astype(np.float32)
+    alpha *= 1 / 255
+    bg = np.asarray(background, dtype=np.float32)
+    out = batch[..., :3].astype(np.float32)
+    # (rgb - bg) * alpha + bg, in place: the server runs this on every upload
+    out -= bg
+    out *= alpha
+    out += bg
+    out *= 1 / 255
+    return out
 
 
 def normalize(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
@@ -114,7 +123,36 @@ def normalize(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 def canvases_to_input(canvases: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """Packed RGBA canvases ``(N, S, S, 4)`` -> model input ``(N, 3, size, size)``."""
-    return normalize(flatten(resize_rgba(canvases, spec.size), spec.background), spec)
+    if canvases.shape[1] % spec.size:  # not a whole-number reduction: resample each image
+        return normalize(flatten(resize_rgba(canvases, spec.size), spec.background), spec)
+    out = np.empty((len(canvases), 3, spec.size, spec.size), dtype=np.float32)
+    for i in range(0, len(canvases), _CHUNK):  # bounded memory for whole splits
+        out[i : i + _CHUNK] = flat_to_input(flatten(canvases[i : i + _CHUNK], spec.background), spec)
+    return out
+
+
+def flat_to_input(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Composited canvases ``(N, S, S, 3)`` in [0, 1], S a multiple of the input size ->
+    model input ``(N, 3, size, size)``.
+
+    A box reduction of the composited image equals a box reduction of the premultiplied RGBA
+    followed by compositing (what :func:`resize_rgba` and training's bilinear 2x resampling do),
+    without their uint8 rounding; callers that also need the composited canvas (the server's
+    drift statistics) composite once and pass it here.
+    """
+    n, side, size = rgb.shape[0], rgb.shape[1], spec.size
+    k = side // size
+    if k > 1:  # sums of strided views: several times faster than a multi-axis mean
+        rows = rgb.reshape(n, size, k, side, 3)
+        acc = rows[:, :, 0].copy()
+        for j in range(1, k):
+            acc += rows[:, :, j]
+        cols = acc.reshape(n, size, size, k, 3)
+        rgb = cols[:, :, :, 0].copy()
+        for j in range(1, k):
+            rgb += cols[:, :, :, j]
+        rgb *= 1 / (k * k)
+    return normalize(rgb, spec)
 
 
 def image_to_input(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:

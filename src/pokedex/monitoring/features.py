@@ -32,7 +32,12 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 def canvas_stats(canvases: np.ndarray, background: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """The :data:`IMAGE_FEATURES` of RGBA canvases ``(N, S, S, 4)`` uint8, each ``(N,)``."""
-    rgb = flatten(canvases, background)  # (N, S, S, 3) in [0, 1]
+    return flat_stats(flatten(canvases, background), canvases[..., 3])
+
+
+def flat_stats(rgb: np.ndarray, alpha: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`canvas_stats` from the composited canvases ``(N, S, S, 3)`` in [0, 1] and their
+    alpha ``(N, S, S)`` uint8 (the server composites once for these and the model input)."""
     luma = rgb @ _LUMA  # (N, S, S)
     # 4-neighbour Laplacian on the interior pixels: (N, S-2, S-2)
     lap = (
@@ -47,7 +52,7 @@ def canvas_stats(canvases: np.ndarray, background: tuple[int, int, int]) -> dict
         "contrast": luma.std(axis=(1, 2)),
         "colourfulness": colourfulness(rgb),
         "sharpness": np.abs(lap).mean(axis=(1, 2)),
-        "alpha_coverage": (canvases[..., 3] >= 128).mean(axis=(1, 2)),
+        "alpha_coverage": (alpha >= 128).mean(axis=(1, 2)),
     }
 
 

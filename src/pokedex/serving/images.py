@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pokedex.data.preprocess import canvases_to_input, decode, to_canvas
-from pokedex.monitoring.features import canvas_stats
+from pokedex.data.preprocess import canvases_to_input, decode, flat_to_input, flatten, to_canvas
+from pokedex.monitoring.features import flat_stats
 from pokedex.serving.errors import ApiError
 from pokedex.serving.predictor import OnnxPredictor
 
@@ -76,18 +76,20 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
         # the magic bytes said one thing and Pillow found another: refuse rather than guess
         raise ApiError(415, f"unsupported file type: send a {SUPPORTED} image")
     try:
-        canvas = to_canvas(image)  # (S, S, 4): the model input and the statistics both start here
-        x = canvases_to_input(canvas[None], predictor.spec)[0]
-        stats = image_stats(image.size, canvas, predictor.spec.background)
+        canvas = to_canvas(image)[None]  # (1, S, S, 4): the model input and statistics start here
+        spec = predictor.spec
+        rgb = flatten(canvas, spec.background)  # composited once, for the input and the stats
+        whole = canvas.shape[1] % spec.size == 0
+        x = (flat_to_input(rgb, spec) if whole else canvases_to_input(canvas, spec))[0]
+        stats = image_stats(image.size, rgb, canvas[..., 3])
     except Exception as exc:
         log.debug("preprocessing failed: %r", exc)
         raise ApiError(400, f"cannot read the {fmt} image: {exc}") from exc
     return Prepared(x=x, stats=stats)
 
 
-def image_stats(
-    size: tuple[int, int], canvas: np.ndarray, background: tuple[int, int, int]
-) -> ImageStats:
-    """The uploaded size and the drift statistics of the image's ``(S, S, 4)`` canvas."""
-    stats = canvas_stats(canvas[None], background)
+def image_stats(size: tuple[int, int], rgb: np.ndarray, alpha: np.ndarray) -> ImageStats:
+    """The uploaded size and the drift statistics of the image's composited ``(1, S, S, 3)``
+    canvas and its alpha ``(1, S, S)``."""
+    stats = flat_stats(rgb, alpha)
     return ImageStats(*size, **{name: float(values[0]) for name, values in stats.items()})

@@ -41,7 +41,7 @@ class ServingState:
         self.metrics.set_model(ref.name, ref.version, ref.variant)
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
     """The state of the app serving this request (503 if its lifespan has not started it)."""
     state: ServingState | None = getattr(request.app.state, "serving", None)
     if state is None:
@@ -49,14 +49,14 @@ def get_state(request: Request) -> ServingState:
     return state
 
 
-def get_model(state: Annotated[ServingState, Depends(get_state)]) -> ServedModel:
+async def get_model(state: Annotated[ServingState, Depends(get_state)]) -> ServedModel:
     """The model serving now; 503 with the reason when none is loaded."""
     if state.model is None:
         raise ApiError(503, f"model not ready: {state.load_error}", {"Retry-After": "5"})
     return state.model
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     """The id the request middleware gave this request."""
     rid: str = request.scope.get("state", {}).get("request_id", "")
     return rid
