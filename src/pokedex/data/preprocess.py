@@ -127,7 +127,8 @@ def canvases_to_input(canvases: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
         return normalize(flatten(resize_rgba(canvases, spec.size), spec.background), spec)
     out = np.empty((len(canvases), 3, spec.size, spec.size), dtype=np.float32)
     for i in range(0, len(canvases), _CHUNK):  # bounded memory for whole splits
-        out[i : i + _CHUNK] = flat_to_input(flatten(canvases[i : i + _CHUNK], spec.background), spec)
+        chunk = flatten(canvases[i : i + _CHUNK], spec.background)
+        out[i : i + _CHUNK] = flat_to_input(chunk, spec)
     return out
 
 
