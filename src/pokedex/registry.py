@@ -155,11 +155,13 @@ def download_bundle(ref: str) -> Path:
     """The local bundle folder of a ``models:/`` REF, downloaded once per version and reused
     while its content still matches the registered digest."""
     client = open_client()
-    mv = get_version(client, parse_ref(ref))
+    parsed = parse_ref(ref)
+    mv = get_version(client, parsed)
+    _check_answer(parsed, mv)
     expected = mv.tags.get(DIGEST_TAG)
     # the key covers the content too: a store rebuilt from scratch reuses version numbers
     key = hashlib.sha256(f"{mv.source}\0{expected}".encode()).hexdigest()[:12]
-    target = cache_root() / "registry" / mv.name / f"{mv.version}-{key}"
+    target = cache_root() / "registry" / parsed.name / f"{mv.version}-{key}"
     if (target / "bundle.json").is_file():
         # a cached copy changed in place (e.g. `pokedex evaluate` calibrating it) is fetched anew
         if expected is None or bundle_digest(target) == expected:
@@ -184,6 +186,19 @@ def download_bundle(ref: str) -> Path:
         os.replace(local, tmp)
     log.info("downloaded %s (version %s) to %s", ref, mv.version, target)
     return target
+
+
+def _check_answer(ref: RegistryRef, mv: ModelVersion) -> None:
+    """Refuse a model version whose name or number could not be a cache folder name.
+
+    Both come from the server's answer and make up the cache path: a hostile server answering
+    version ``../../x`` would otherwise steer the download out of the cache (T9).
+    """
+    if mv.name != ref.name or not re.fullmatch(r"[0-9]{1,9}", str(mv.version)):
+        raise PokedexError(
+            f"{ref}: the registry at {tracking_uri()} answered with model {mv.name!r} "
+            f"version {mv.version!r}: not the model asked for, or not a version number"
+        )
 
 
 def _check_download(folder: Path, ref: str, expected: str | None) -> None:
