@@ -119,6 +119,8 @@ def test_both_servers_answer_every_request_and_the_table_is_complete(tmp_path: P
             assert lv["requests_per_s"] == pytest.approx(lv["ok"] / lv["window_s"])
             if lv["ok"]:
                 assert 0 < lv["p50_ms"] <= lv["p95_ms"] <= lv["p99_ms"]
+                # decoding and running a model cannot be free, nor cost more than the window
+                assert 0 < lv["server_cpu_ms"] * lv["ok"] / 1000 <= 16 * lv["window_s"]
             assert lv["peak_rss_mb"] >= server["idle_rss_mb"] * 0.9
     ours_peak = max(lv["requests_per_s"] for lv in servers["ours"]["levels"])
     assert report["of_ceiling"] == pytest.approx(ours_peak / report["ceiling_images_per_s"])

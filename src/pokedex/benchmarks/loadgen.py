@@ -50,6 +50,12 @@ class LevelResult:
     first_error: str | None = None
     peak_rss_mb: float = 0.0  # the server process, over warm-up and window
     client_cpu: float = 0.0  # cores the load generator itself kept busy (it shares them)
+    server_cpu_s: float = 0.0  # CPU seconds the server process used inside the window
+
+    @property
+    def server_cpu_ms(self) -> float | None:
+        """Server CPU milliseconds per successful answer: what each request costs the machine."""
+        return 1000 * self.server_cpu_s / len(self.latencies_ms) if self.latencies_ms else None
 
     @property
     def requests_per_s(self) -> float:
@@ -67,9 +73,19 @@ class LevelResult:
         d.update(
             ok=len(self.latencies_ms),
             requests_per_s=self.requests_per_s,
+            server_cpu_ms=self.server_cpu_ms,
             **{f"p{q}_ms": self.percentile_ms(q) for q in (50, 95, 99)},
         )
         return d
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (0 once it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
 
 
 def process_rss(pid: int) -> int:
@@ -129,13 +145,21 @@ async def _level(
                 result.errors += 1
                 result.first_error = result.first_error or error
 
+    async def server_cpu() -> None:
+        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
+        before = process_cpu_s(pid)
+        await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        result.server_cpu_s = process_cpu_s(pid) - before
+
     sampler = asyncio.create_task(sample_rss())
+    cpu = asyncio.create_task(server_cpu())
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30.0)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         await asyncio.gather(*(client(http, k) for k in range(concurrency)))
     done.set()
     await sampler
+    await cpu
     result.peak_rss_mb = peak[0] / MB
     result.client_cpu = (time.process_time() - cpu_before) / (time.perf_counter() - start)
     return result

@@ -16,6 +16,7 @@ _HEADER = (
     "p99 ms",
     "errors",
     "peak RSS MB",
+    "server CPU ms/req",
     "client CPU %",
 )
 
@@ -39,6 +40,7 @@ def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
                     ms(lv.percentile_ms(99)),
                     str(lv.errors),
                     f"{lv.peak_rss_mb:.0f}",
+                    ms(lv.server_cpu_ms),
                     f"{100 * lv.client_cpu:.0f}",
                 )
             )
