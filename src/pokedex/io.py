@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -38,6 +39,31 @@ def atomic_path(target: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete what ``atomic_path(target)`` leaves behind when its process is killed.
+
+    That is the temporary sibling ``.{name}.XXXXXXXX.tmp`` (mkdtemp's eight random
+    characters), file or folder, and ``.{name}.old`` once ``target`` exists again (while it
+    is missing, ``.old`` is the only copy). Nothing else in the folder is touched. Call it
+    at the start of a run, when no other writer of ``target`` is running.
+    """
+    target = Path(target)
+    temp = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")
+    old = f".{target.name}.old"
+    if not target.parent.is_dir():
+        return []
+    removed: list[Path] = []
+    for path in sorted(target.parent.iterdir()):
+        if not (temp.fullmatch(path.name) or (path.name == old and target.exists())):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(path)
+    return removed
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

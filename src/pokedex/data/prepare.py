@@ -32,7 +32,7 @@ import numpy as np
 from pokedex.data.split import SPLITS, assign_splits, cross_split_similar, near_duplicate_groups
 from pokedex.data.validate import FORMATS, ImageCheck, check_image
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path, write_json_atomic
+from pokedex.io import atomic_path, remove_stale_temps, write_json_atomic
 from pokedex.logs import track
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ def prepare(
     """Validate, split and pack ``raw`` into ``out`` (replaced atomically)."""
     start = time.perf_counter()
     root = find_dataset_root(raw)
+    for stale in remove_stale_temps(out):
+        log.warning("removed %s, left by an interrupted run", stale)
     files = _list_files(root)
     listed = _read_metadata(root)
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
