@@ -123,37 +123,52 @@ def normalize(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 def canvases_to_input(canvases: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """Packed RGBA canvases ``(N, S, S, 4)`` -> model input ``(N, 3, size, size)``."""
-    if canvases.shape[1] % spec.size:  # not a whole-number reduction: resample each image
-        return normalize(flatten(resize_rgba(canvases, spec.size), spec.background), spec)
     out = np.empty((len(canvases), 3, spec.size, spec.size), dtype=np.float32)
     for i in range(0, len(canvases), _CHUNK):  # bounded memory for whole splits
-        chunk = flatten(canvases[i : i + _CHUNK], spec.background)
-        out[i : i + _CHUNK] = flat_to_input(chunk, spec)
+        rgb = canvases_to_rgb(canvases[i : i + _CHUNK], spec.size, spec.background)
+        out[i : i + _CHUNK] = normalize(rgb, spec)
     return out
 
 
+def canvases_to_rgb(
+    canvases: np.ndarray, size: int, background: tuple[int, int, int]
+) -> np.ndarray:
+    """RGBA canvases ``(N, S, S, 4)`` -> what the model sees before normalization:
+    ``(N, size, size, 3)`` float32 in [0, 1], composited on ``background``."""
+    if canvases.shape[1] % size:  # not a whole-number reduction: resample each image
+        return flatten(resize_rgba(canvases, size), background)
+    return shrink(flatten(canvases, background), size)
+
+
 def flat_to_input(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Composited canvases ``(N, S, S, 3)`` in [0, 1], S a multiple of the input size ->
-    model input ``(N, 3, size, size)``.
+    """Composited canvases ``(N, S, S, 3)`` in [0, 1], S a multiple of the input size -> model
+    input ``(N, 3, size, size)``; for callers that also use the composited canvas (the server's
+    drift statistics), so it is composited once."""
+    return normalize(shrink(rgb, spec.size), spec)
+
+
+def shrink(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Box-reduce composited images ``(N, S, S, 3)`` to ``(N, size, size, 3)``, S a multiple.
 
     A box reduction of the composited image equals a box reduction of the premultiplied RGBA
     followed by compositing (what :func:`resize_rgba` and training's bilinear 2x resampling do),
-    without their uint8 rounding; callers that also need the composited canvas (the server's
-    drift statistics) composite once and pass it here.
+    without their uint8 rounding. Sums of strided views: several times faster than a
+    multi-axis mean.
     """
-    n, side, size = rgb.shape[0], rgb.shape[1], spec.size
+    n, side = rgb.shape[0], rgb.shape[1]
     k = side // size
-    if k > 1:  # sums of strided views: several times faster than a multi-axis mean
-        rows = rgb.reshape(n, size, k, side, 3)
-        acc = rows[:, :, 0].copy()
-        for j in range(1, k):
-            acc += rows[:, :, j]
-        cols = acc.reshape(n, size, size, k, 3)
-        rgb = cols[:, :, :, 0].copy()
-        for j in range(1, k):
-            rgb += cols[:, :, :, j]
-        rgb *= 1 / (k * k)
-    return normalize(rgb, spec)
+    if k == 1:
+        return rgb
+    rows = rgb.reshape(n, size, k, side, 3)
+    acc = rows[:, :, 0].copy()
+    for j in range(1, k):
+        acc += rows[:, :, j]
+    cols = acc.reshape(n, size, size, k, 3)
+    out = cols[:, :, :, 0].copy()
+    for j in range(1, k):
+        out += cols[:, :, :, j]
+    out *= 1 / (k * k)
+    return out
 
 
 def image_to_input(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pokedex.data.preprocess import CANVAS, decode, fit_square, flatten, resize_rgba, to_rgba
+from pokedex.data.preprocess import CANVAS, canvases_to_rgb, decode, fit_square, to_rgba
 
 MAX_PIXELS = 25_000_000  # the API's own limit: bigger uploads are refused there anyway
 
@@ -16,7 +16,7 @@ def model_view(data: bytes, size: int, background: tuple[int, int, int]) -> np.n
     The same steps as ``image_to_input`` up to normalization; ValueError/OSError on bad bytes.
     """
     canvas = fit_square(to_rgba(decode(data, max_pixels=MAX_PIXELS)), CANVAS)[None]  # (1,S,S,4)
-    rgb = flatten(resize_rgba(canvas, size), background)[0]  # (size, size, 3) in [0, 1]
+    rgb = canvases_to_rgb(canvas, size, background)[0]  # (size, size, 3) in [0, 1]
     return np.rint(rgb * 255).astype(np.uint8)
 
 
