@@ -54,10 +54,15 @@ def _metrics(bundle: Bundle, evaluation: dict[str, Any] | None) -> list[str]:
         "|---|---:|---:|---:|---|",
         f"| test (at the end of training) | – | {_pct(m.get('test/acc_top1'))} | "
         f"{_pct(m.get('test/acc_top5'))} | types F1 {m.get('test/types_f1', 0):.3f} |",
-        f"| real photos, 149 Gen-1 species (validation only, never trained on) | "
-        f"{int(m.get('photos/n', 0))} | {_pct(m.get('photos/acc_top1'))} | "
-        f"{_pct(m.get('photos/acc_top5'))} | macro top-1 {_pct(m.get('photos/acc_macro'))} |",
     ]
+    # photos measured by the training run, else by `pokedex evaluate --photos`
+    photos = {k.removeprefix("photos/"): v for k, v in m.items() if k.startswith("photos/")}
+    photos = photos or (evaluation or {}).get("photos") or {}
+    lines.append(
+        f"| real photos, 149 Gen-1 species (validation only, never trained on) | "
+        f"{int(photos.get('n', 0))} | {_pct(photos.get('acc_top1'))} | "
+        f"{_pct(photos.get('acc_top5'))} | macro top-1 {_pct(photos.get('acc_macro'))} |"
+    )
     if evaluation:
         cal = evaluation.get("calibration", {})
         lines.append(

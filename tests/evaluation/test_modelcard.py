@@ -62,3 +62,14 @@ def test_cli_missing_evaluation_file_is_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no such file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_photo_figures_come_from_the_evaluation_when_training_had_no_photos(
+    tmp_path: Path,
+) -> None:
+    bundle = update_meta(_bundle(tmp_path), metrics={"test/acc_top1": 0.83, "epochs": 22})
+    evaluation = {"split": "test", "photos": {"n": 1361, "acc_top1": 0.262, "acc_top5": 0.438}}
+    card = render_card(bundle, evaluation)
+    photo_row = next(line for line in card.splitlines() if line.startswith("| real photos"))
+    assert "| 1361 | 26.2% | 43.8% |" in photo_row
+    assert "| 0 | – |" in render_card(bundle).split("| real photos", 1)[1].splitlines()[0]
