@@ -207,11 +207,14 @@ def evaluate(
         keep = ("score", "threshold", "false_accept", "false_reject")
         if embeddings:
             write_bytes_atomic(bundle.path / EMBEDDINGS_FILE, (out / EMBEDDINGS_FILE).read_bytes())
+        # photo figures under the keys a training run records them with (the card, the docs)
+        photos = {f"photos/{k}": v for k, v in metrics.get("photos", {}).items() if k != "accepted"}
         update_meta(
             bundle,
             temperature=temperature,
             open_set={k: osr[k] for k in keep},
             confused_pairs=metrics["confused_pairs"][:CONFUSED_IN_BUNDLE],
+            metrics={**bundle.meta.get("metrics", {}), **photos},
         )
     log_evaluation(bundle, metrics, out)
     log.info(

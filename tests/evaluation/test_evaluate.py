@@ -118,6 +118,10 @@ def test_photos_are_scored(calibrated: tuple[dict[str, Any], Path, Path]) -> Non
     photos = calibrated[0]["photos"]
     assert photos["n"] == 2 * len(CLASSES)  # the unknown species' photos are skipped
     assert 0.0 <= photos["acc_top1"] <= photos["acc_top5"] <= 1.0
+    # recorded in the bundle under the training run's keys, next to its other metrics
+    recorded = read_bundle(calibrated[1]).meta["metrics"]
+    assert recorded["photos/acc_top1"] == photos["acc_top1"]
+    assert recorded["photos/n"] == photos["n"]
     assert 0.0 <= photos["accepted"] <= 1.0
     assert "## Real photos" in (calibrated[2] / "report.md").read_text()
 
