@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The augmentation ablation and architecture comparison at equal CPU time (docs/training.md):
+# each arm is one `experiment=ablation/<arm>` preset, trained in turn, then one table of the
+# test-split and real-photo figures from each run's bundle.json.
+# Usage: POKEDEX_REAL_PHOTOS=…/real-photos-val.zip scripts/ablation.sh [ARM…]
+#        scripts/ablation.sh --table          (only print the table of finished runs)
+# Default arms: base no_colour heavy_geometry shufflenet96 (about 25 min each on 2 cores).
+set -euo pipefail
+
+runs="${POKEDEX_RUNS:-runs}"
+arms=("$@")
+[[ ${#arms[@]} -eq 0 ]] && arms=(base no_colour heavy_geometry shufflenet96)
+
+if [[ "${arms[0]}" != "--table" ]]; then
+  if [[ -z "${POKEDEX_REAL_PHOTOS:-}" ]]; then
+    echo "set POKEDEX_REAL_PHOTOS to the labelled photo set: the ablation compares photo accuracy" >&2
+    exit 2
+  fi
+  for arm in "${arms[@]}"; do
+    pokedex train "experiment=ablation/$arm"
+  done
+fi
+
+python - "$runs" <<'PY'
+import json, sys
+from pathlib import Path
+
+runs = Path(sys.argv[1])
+print("| arm | epochs | fit min | test top-1 | test top-5 | types F1 | photos top-1 | photos top-5 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for folder in sorted(runs.glob("ablation-*")):
+    bundles = sorted(folder.glob("*/bundle/bundle.json"))
+    if not bundles:
+        continue
+    m = json.loads(bundles[-1].read_text())["metrics"]
+    pct = lambda key: f"{100 * m[key]:.1f}" if key in m else "–"
+    print(
+        f"| {folder.name.removeprefix('ablation-')} | {m['epochs']:.0f} | {m['fit_seconds'] / 60:.0f}"
+        f" | {pct('test/acc_top1')} | {pct('test/acc_top5')} | {m.get('test/types_f1', 0):.3f}"
+        f" | {pct('photos/acc_top1')} | {pct('photos/acc_top5')} |"
+    )
+PY
