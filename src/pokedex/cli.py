@@ -207,15 +207,28 @@ def bench_training(
     ),
     arch: Annotated[str, typer.Option(help="Backbone.")] = "resnet18",
     size: Annotated[int, typer.Option(help="Input size.")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    augment: Annotated[
+        str, typer.Option(help="Augmentation preset of ours (configs/augment/NAME.yaml).")
+    ] = "moderate",
     steps: Annotated[int, typer.Option(help="Timed steps per repeat.")] = 10,
     repeats: Annotated[int, typer.Option(help="Interleaved repeats.")] = 2,
 ) -> None:
-    """Training images/s: naive file pipeline vs ours vs in-memory tensors (the ceiling)."""
-    from pokedex.benchmarks.training import format_table, run
+    """Training images/s: naive file pipeline vs ours vs in-memory tensors (the ceiling).
+
+    The defaults are the `experiment=cpu` recipe's model, batch size and augmentation.
+    """
+    from pokedex.benchmarks.training import augment_preset, format_table, run
 
     results = run(
-        processed, raw, arch=arch, size=size, batch_size=batch_size, steps=steps, repeats=repeats
+        processed,
+        raw,
+        arch=arch,
+        size=size,
+        batch_size=batch_size,
+        augment=augment_preset(augment),
+        steps=steps,
+        repeats=repeats,
     )
     typer.echo(format_table(results))
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from pokedex.data.augment import BatchAugment
+from pokedex.data.augment import AugmentConfig, BatchAugment
 from pokedex.data.datamodule import PackedDataModule
 from pokedex.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from pokedex.models.net import PokedexNet
@@ -91,9 +91,10 @@ def run(
     processed: Path,
     raw: Path,
     *,
-    arch: str = "shufflenet_v2_x1_0",
-    size: int = 96,
-    batch_size: int = 128,
+    arch: str = "resnet18",
+    size: int = 64,
+    batch_size: int = 64,
+    augment: AugmentConfig | None = None,
     steps: int = 10,
     repeats: int = 2,
 ) -> list[PipelineResult]:
@@ -101,7 +102,7 @@ def run(
     torch.manual_seed(0)
     dm = PackedDataModule(processed, PreprocessSpec(size=size), batch_size=batch_size)
     dm.setup("fit")
-    augment = BatchAugment(size, IMAGENET_MEAN, IMAGENET_STD)
+    augmenter = BatchAugment(size, IMAGENET_MEAN, IMAGENET_STD, augment)
     manifest = np.genfromtxt(
         processed / "manifest.csv", delimiter=",", names=True, dtype=None, encoding="utf-8"
     )
@@ -117,7 +118,7 @@ def run(
 
     def ours():
         for x, y in dm.train_dataloader():
-            yield augment(x), y
+            yield augmenter(x), y
 
     def ceiling():
         x = torch.randn(batch_size, 3, size, size)
@@ -132,6 +133,20 @@ def run(
         results["ours"].images_per_s.append(_time_steps(model, ours(), steps))
         results["ceiling"].images_per_s.append(_time_steps(model, ceiling(), steps))
     return list(results.values())
+
+
+def augment_preset(name: str) -> AugmentConfig:
+    """The augmentation strengths of ``configs/augment/<name>.yaml``."""
+    from omegaconf import OmegaConf
+
+    from pokedex.errors import PokedexError
+    from pokedex.train import CONFIG_DIR
+
+    path = Path(CONFIG_DIR) / "augment" / f"{name}.yaml"
+    if not path.is_file():
+        presets = ", ".join(sorted(p.stem for p in path.parent.glob("*.yaml")))
+        raise PokedexError(f"no augmentation preset {name!r}: choose one of {presets}")
+    return AugmentConfig(**OmegaConf.to_container(OmegaConf.load(path)))  # type: ignore[arg-type]
 
 
 def _dataset_root(raw: Path) -> Path:

@@ -1,0 +1,51 @@
+"""`pokedex benchmark training`: three pipelines on one model, one table, clean errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from pokedex.benchmarks.training import PipelineResult, augment_preset, format_table
+from pokedex.cli import app
+
+
+def test_the_command_times_each_pipeline_on_the_test_data(processed: Path) -> None:
+    raw = processed.parent / "raw"
+    args = ["benchmark", "training", "--processed", str(processed), "--raw", str(raw)]
+    small = ["--arch", "resnet18", "--size", "32", "--batch-size", "8", "--steps", "1"]
+    result = CliRunner().invoke(app, [*args, *small, "--repeats", "1"])
+    assert result.exit_code == 0, result.output
+    rates = dict(re.findall(r"^\| (naive|ours|ceiling) \| ([\d.]+) \|", result.output, re.M))
+    assert set(rates) == {"naive", "ours", "ceiling"}
+    assert all(float(v) > 0 for v in rates.values())
+
+
+def test_the_table_gives_best_and_median_with_ratios_to_naive_and_ceiling() -> None:
+    table = format_table(
+        [
+            PipelineResult("naive", [40.0, 50.0, 30.0]),
+            PipelineResult("ours", [90.0, 60.0]),
+            PipelineResult("ceiling", [100.0, 80.0]),
+        ]
+    )
+    assert "| naive | 50.0 | 40.0 | 1.00 | 0.50 |" in table
+    assert "| ours | 90.0 | 75.0 | 1.80 | 0.90 |" in table
+    assert "| ceiling | 100.0 | 90.0 | 2.00 | 1.00 |" in table
+
+
+def test_ours_uses_the_recipes_augmentation_preset() -> None:
+    moderate, default = augment_preset("moderate"), augment_preset("default")
+    assert moderate.rotate == 0.0
+    assert default.rotate == 15.0
+
+
+def test_an_unknown_preset_is_one_line_naming_the_choices(processed: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["benchmark", "training", "--processed", str(processed), "--augment", "heavy"]
+    )
+    assert result.exit_code != 0
+    assert "no augmentation preset 'heavy'" in result.output
+    assert "moderate" in result.output
+    assert "Traceback" not in result.output
