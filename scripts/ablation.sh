@@ -4,12 +4,13 @@
 # test-split and real-photo figures from each run's bundle.json.
 # Usage: POKEDEX_REAL_PHOTOS=…/real-photos-val.zip scripts/ablation.sh [ARM…]
 #        scripts/ablation.sh --table          (only print the table of finished runs)
-# Default arms: base no_colour heavy_geometry shufflenet96 (about 25 min each on 2 cores).
+# Default arms: base no_colour heavy_geometry shufflenet96 resnet48 (about 25 min each on
+# 2 cores).
 set -euo pipefail
 
 runs="${POKEDEX_RUNS:-runs}"
 arms=("$@")
-[[ ${#arms[@]} -eq 0 ]] && arms=(base no_colour heavy_geometry shufflenet96)
+[[ ${#arms[@]} -eq 0 ]] && arms=(base no_colour heavy_geometry shufflenet96 resnet48)
 
 if [[ "${arms[0]}" != "--table" ]]; then
   if [[ -z "${POKEDEX_REAL_PHOTOS:-}" ]]; then
