@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +10,20 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from pokedex.errors import PokedexError
+from pokedex.io import atomic_file, remove_stale_temps
 
 # errno values that mean "no room" and "not allowed": each gets its own fix in the message
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-def temp_path(path: Path) -> Path:
-    """The sibling a checkpoint is written to before the rename: ``.NAME.tmp``."""
-    return path.with_name(f".{path.name}.tmp")
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Save to a temporary sibling, fsync, then rename: a crash never leaves a torn file.
+    """Checkpoints through :func:`pokedex.io.atomic_file`: a crash never leaves a torn file.
 
-    The first save into a folder deletes the ``.*.ckpt.tmp`` files a killed run left there.
-    A failed write raises a PokedexError that says what to fix; the previous checkpoint is
-    never touched. Loading uses ``weights_only=True`` so a tampered checkpoint cannot run code.
+    The first save of each checkpoint name removes the temporaries a killed run left for it
+    (:func:`pokedex.io.remove_stale_temps`). A failed write raises a PokedexError that says what
+    to fix; the previous checkpoint is never touched. Loading uses ``weights_only=True`` so a
+    tampered checkpoint cannot run code.
     """
 
     def __init__(self) -> None:
@@ -39,51 +34,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
     ) -> None:
         path = Path(path)
-        tmp = temp_path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._remove_stale_temps(path.parent)
-            with open(tmp, "wb") as fh:
+            if path not in self._swept:  # saves of one process run one after another
+                remove_stale_temps(path)
+                self._swept.add(path)
+            with atomic_file(path) as fh:
                 torch.save(checkpoint, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            _fsync_folder(path.parent)
         except (OSError, RuntimeError) as exc:
             cause = _os_error(exc)
             if cause is None:
                 raise
             raise PokedexError(_explain(cause, path)) from cause
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
-
-    def _remove_stale_temps(self, folder: Path) -> None:
-        """Delete our own temporaries (``.NAME.ckpt.tmp`` files) left by a killed process.
-
-        Once per folder: within this process saves run one after another and clean up after
-        themselves, so anything found on the first visit is an orphan.
-        """
-        if folder in self._swept:
-            return
-        for stale in folder.glob(".*.ckpt.tmp"):
-            if stale.is_file() and not stale.is_symlink():
-                stale.unlink(missing_ok=True)
-        self._swept.add(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself survive a power cut (a kill needs no more than the rename)."""
-    with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder: best effort
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _os_error(exc: BaseException | None) -> OSError | None:

@@ -10,7 +10,18 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+# A write in progress lives beside its target as ``.{name}.XXXXXXXX.tmp``: ``tempfile`` fills in
+# the eight random characters, and remove_stale_temps recognises exactly these names.
+_RANDOM = r"[a-z0-9_]{8}"
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+_TEMP_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
@@ -22,7 +33,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(_TEMP_SUFFIX, _temp_prefix(target), target.parent))
     tmp.rmdir()  # the caller decides whether it becomes a file or a folder
     try:
         yield tmp
@@ -41,16 +52,37 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def atomic_file(target: Path) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``target`` only once the block succeeds, fsynced
+    (data, then the folder's entry), so neither a kill nor a power cut leaves a torn file."""
+    target = Path(target)
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+    fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (a kill needs no more than the rename)."""
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a folder: best effort
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def remove_stale_temps(target: Path) -> list[Path]:
     """Delete what ``atomic_path(target)`` leaves behind when its process is killed.
 
-    That is the temporary sibling ``.{name}.XXXXXXXX.tmp`` (mkdtemp's eight random
-    characters), file or folder, and ``.{name}.old`` once ``target`` exists again (while it
-    is missing, ``.old`` is the only copy). Nothing else in the folder is touched. Call it
-    at the start of a run, when no other writer of ``target`` is running.
+    That is its temporary sibling (see ``_RANDOM``), file or folder, and ``.{name}.old``
+    once ``target`` exists again (while it is missing, ``.old`` is the only copy). Nothing
+    else in the folder is touched. Call it when no other writer of ``target`` is running.
     """
     target = Path(target)
-    temp = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")
+    temp = re.compile(re.escape(_temp_prefix(target)) + _RANDOM + re.escape(_TEMP_SUFFIX))
     old = f".{target.name}.old"
     if not target.parent.is_dir():
         return []
@@ -67,11 +99,9 @@ def remove_stale_temps(target: Path) -> list[Path]:
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` atomically, fsynced before the rename."""
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+    """Write ``data`` to ``target`` atomically and durably (see :func:`atomic_file`)."""
+    with atomic_file(target) as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def write_json_atomic(target: Path, obj: Any) -> None:

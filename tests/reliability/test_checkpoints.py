@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import torch
 
-from pokedex.checkpoint import AtomicCheckpointIO, temp_path
+from pokedex.checkpoint import AtomicCheckpointIO
 from pokedex.data.prepare import prepare
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path, remove_stale_temps
@@ -131,7 +131,10 @@ def test_kill_storm_always_leaves_a_whole_checkpoint(
     resnet_state: dict[str, Any], tmp_path: Path, figure: Figure
 ) -> None:
     path = tmp_path / "last.ckpt"
-    temp = temp_path(path)
+
+    def temps() -> int:  # atomic_file's temporaries of last.ckpt
+        return len(list(tmp_path.glob(".last.ckpt.*.tmp")))
+
     begun = time.perf_counter()
     AtomicCheckpointIO().save_checkpoint(_stamped(resnet_state, 0), path)
     # a save in the child: this unslowed one plus a pause per MiB
@@ -153,7 +156,7 @@ def test_kill_storm_always_leaves_a_whole_checkpoint(
             child.kill()  # SIGKILL: no finally blocks, no cleanup
             child.join()
         assert child.exitcode == -signal.SIGKILL
-        inside += temp.exists()  # the temp only outlives the process when a save was cut
+        inside += temps()  # a temp only outlives the process when a save was cut
         try:
             loaded = torch.load(path, weights_only=True)
         except Exception:
@@ -169,8 +172,8 @@ def test_kill_storm_always_leaves_a_whole_checkpoint(
         on_disk = version
     storm_s = time.perf_counter() - started_s
 
-    orphan_left = temp.exists()  # the last kill was timed inside a save
-    AtomicCheckpointIO().save_checkpoint(_stamped(resnet_state, 1), path.parent / "best.ckpt")
+    orphan_left = temps() == 1  # the last kill was timed inside a save
+    AtomicCheckpointIO().save_checkpoint(_stamped(resnet_state, 1), path)
     litter = sorted(p.name for p in tmp_path.glob(".*"))
     figure(
         "T6",
@@ -189,20 +192,29 @@ def test_kill_storm_always_leaves_a_whole_checkpoint(
 def test_the_first_save_removes_only_its_own_orphans(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     (folder / "sub").mkdir(parents=True)
-    own = [".last.ckpt.tmp", ".best.ckpt.tmp", ".epoch=3-step=120.ckpt.tmp"]
-    foreign = ["notes.ckpt.tmp", ".notes.tmp", ".last.ckpt.tmp.keep", "sub/.last.ckpt.tmp"]
+    own = [".last.ckpt.abcd1234.tmp", ".last.ckpt.x_9y8z7w.tmp", ".best.ckpt.q1w2e3r4.tmp"]
+    foreign = [
+        "last.ckpt.abcd1234.tmp",
+        ".last.ckpt.tmp",  # not atomic_file's pattern
+        ".last.ckpt.ABCD1234.tmp",
+        ".last.ckpt.abcd1234.tmp.keep",
+        ".notes.ckpt.abcd1234.tmp",  # another name's: swept when that name is saved
+        "sub/.last.ckpt.abcd1234.tmp",
+    ]
     for name in own + foreign:
         (folder / name).write_bytes(b"torn")
-    (folder / ".dir.ckpt.tmp").mkdir()  # we only ever write files: a folder is someone else's
+    (folder / ".last.ckpt.dir12345.tmp").mkdir()  # a torn atomic write may be a folder
     (tmp_path / "elsewhere").write_text("keep")
-    (folder / ".link.ckpt.tmp").symlink_to(tmp_path / "elsewhere")
-    foreign += [".dir.ckpt.tmp", ".link.ckpt.tmp"]
+    (folder / ".last.ckpt.link1234.tmp").symlink_to(tmp_path / "elsewhere")
+    own += [".last.ckpt.dir12345.tmp", ".last.ckpt.link1234.tmp"]
 
-    AtomicCheckpointIO().save_checkpoint({"version": 1}, folder / "last.ckpt")
+    checkpoint_io = AtomicCheckpointIO()
+    checkpoint_io.save_checkpoint({"version": 1}, folder / "last.ckpt")
+    checkpoint_io.save_checkpoint({"version": 1}, folder / "best.ckpt")
 
-    assert [n for n in own if (folder / n).exists()] == []
+    assert [n for n in own if (folder / n).exists() or (folder / n).is_symlink()] == []
     assert [n for n in foreign if not (folder / n).exists()] == []
-    assert (tmp_path / "elsewhere").read_text() == "keep"
+    assert (tmp_path / "elsewhere").read_text() == "keep"  # the link went, not its target
     assert torch.load(folder / "last.ckpt", weights_only=True) == {"version": 1}
 
 
