@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The augmentation ablation and architecture comparison at equal CPU time (docs/training.md):
-# each arm is one `experiment=ablation/<arm>` preset, trained in turn, then one table of the
-# test-split and real-photo figures from each run's bundle.json.
+# each arm is one `experiment=ablation/<arm>` preset on the 151 Gen-1 species (those of the photo
+# set), trained in turn, then one table of the test-split and real-photo figures from each run's
+# bundle.json.
 # Usage: POKEDEX_REAL_PHOTOS=…/real-photos-val.zip scripts/ablation.sh [ARM…]
 #        scripts/ablation.sh --table          (only print the table of finished runs)
-# Default arms: base no_colour heavy_geometry shufflenet96 resnet48 (about 25 min each on
+# Default arms: base heavy_geometry no_colour shufflenet96 resnet48 (about 25 min each on
 # 2 cores).
 set -euo pipefail
 
 runs="${POKEDEX_RUNS:-runs}"
 arms=("$@")
-[[ ${#arms[@]} -eq 0 ]] && arms=(base no_colour heavy_geometry shufflenet96 resnet48)
+[[ ${#arms[@]} -eq 0 ]] && arms=(base heavy_geometry no_colour shufflenet96 resnet48)
 
 if [[ "${arms[0]}" != "--table" ]]; then
   if [[ -z "${POKEDEX_REAL_PHOTOS:-}" ]]; then

@@ -98,6 +98,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         pin_memory=cfg.data.pin_memory,
         max_classes=cfg.data.max_classes,
         max_per_class=cfg.data.max_per_class,
+        generations=cfg.data.get("generations"),
         seed=cfg.seed,
     )
     net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}

@@ -81,6 +81,7 @@ class PackedDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         max_classes: int | None = None,
         max_per_class: int | None = None,
+        generations: list[int] | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -90,17 +91,35 @@ class PackedDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.max_classes, self.max_per_class, self.seed = max_classes, max_per_class, seed
-        self.classes: list[str] = self._read_classes()
+        self.generations = sorted(set(generations)) if generations else None
+        # the species this model learns, and each packed label's index among them (-1: left out)
+        self.classes, self._relabel = self._read_classes()
         self.type_targets = self._read_type_targets()  # (C, T) multi-hot, or None
         self.data: dict[str, CanvasBatches] = {}
         self.eval_inputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _read_classes(self) -> list[str]:
+    def _read_classes(self) -> tuple[list[str], np.ndarray]:
         path = self.root / "classes.json"
         if not path.is_file():
             raise PokedexError(f"{path} not found: run `pokedex data prepare` first")
-        classes = json.loads(path.read_text())
-        return classes[: self.max_classes] if self.max_classes else classes
+        packed: list[str] = json.loads(path.read_text())
+        keep = packed
+        if self.generations:
+            generation = {name: s.generation for name, s in self._catalog().items()}
+            keep = [name for name in packed if generation.get(name) in self.generations]
+            if not keep:
+                raise PokedexError(f"no species of generations {self.generations} in {path}")
+        keep = keep[: self.max_classes] if self.max_classes else keep
+        index = {name: i for i, name in enumerate(keep)}
+        return keep, np.array([index.get(name, -1) for name in packed], dtype=np.int64)
+
+    def _catalog(self) -> dict[str, Any]:
+        path = self.root / "catalog.json"
+        if not path.is_file():
+            raise PokedexError(f"{path} not found: data.generations needs the species catalog")
+        from pokedex.dex.catalog import load_catalog
+
+        return load_catalog(path)
 
     def _read_type_targets(self) -> torch.Tensor | None:
         path = self.root / "catalog.json"
@@ -124,8 +143,8 @@ class PackedDataModule(L.LightningDataModule):
 
     def _load(self, split: str) -> CanvasBatches:
         images = np.load(self.root / f"{split}_images.npy", mmap_mode="r")
-        labels = np.load(self.root / f"{split}_labels.npy")
-        keep = labels < len(self.classes)
+        labels = self._relabel[np.load(self.root / f"{split}_labels.npy")]
+        keep = labels >= 0
         if self.max_per_class:
             seen: dict[int, int] = {}
             for i, lab in enumerate(labels):
