@@ -77,3 +77,36 @@ def test_background_only_shows_where_the_sprite_is_transparent(canvases: torch.T
     torch.manual_seed(0)
     coloured = BatchAugment(64, MEAN, STD, solid)(opaque)
     assert torch.allclose(white, coloured, atol=1e-5)
+
+
+def _colour_step_by_step(rgb: torch.Tensor, c: AugmentConfig) -> torch.Tensor:
+    """The colour jitter written out one operation at a time (the definition the fused affine
+    map in BatchAugment must equal), drawing its random numbers in the same order."""
+    import math
+
+    from pokedex.data.augment import _hue_rotation
+
+    n, shape = rgb.shape[0], (rgb.shape[0], 1, 1, 1)
+    rgb = rgb * torch.empty(n).uniform_(1 - c.brightness, 1 + c.brightness).view(shape)
+    grey = (rgb * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    mean = grey.mean((2, 3), keepdim=True)
+    rgb = mean + (rgb - mean) * torch.empty(n).uniform_(1 - c.contrast, 1 + c.contrast).view(shape)
+    rgb = grey + (rgb - grey) * torch.empty(n).uniform_(1 - c.saturation, 1 + c.saturation).view(
+        shape
+    )
+    angle = torch.empty(n).uniform_(-c.hue, c.hue) * 2 * math.pi
+    rgb = torch.einsum("nij,njhw->nihw", _hue_rotation(angle), rgb)
+    to_grey = (torch.rand(n) < c.grayscale).view(shape)
+    return torch.where(to_grey, grey.expand_as(rgb), rgb).clamp(0, 1)
+
+
+def test_the_fused_colour_map_equals_the_step_by_step_jitter() -> None:
+    config = AugmentConfig(brightness=0.4, contrast=0.5, saturation=0.6, hue=0.1, grayscale=0.3)
+    rgb = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    augment = BatchAugment(16, MEAN, STD, config)
+    torch.manual_seed(7)
+    fused = augment._colour(rgb.clone())
+    torch.manual_seed(7)
+    reference = _colour_step_by_step(rgb.clone(), config)
+    assert torch.allclose(fused, reference, atol=1e-5)
+    assert (fused != rgb).any(dim=(1, 2, 3)).all()  # every image changed

@@ -122,19 +122,28 @@ class BatchAugment(nn.Module):
         return out.clamp(0, 1)
 
     def _colour(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Brightness, contrast, saturation, hue and greyscale, in that order, as ONE affine map
+        per image: each step is linear in the pixels given per-image constants, so they compose
+        into a 3x3 matrix and an offset and the pixels are touched once (``(N, 3, H, W)``)."""
         n, dev, c = rgb.shape[0], rgb.device, self.cfg
-        shape = (n, 1, 1, 1)
-        rgb = rgb * _uniform(n, 1 - c.brightness, 1 + c.brightness, dev).view(shape)
-        grey = (rgb * torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)).sum(
-            1, keepdim=True
-        )
-        mean = grey.mean((2, 3), keepdim=True)
-        rgb = mean + (rgb - mean) * _uniform(n, 1 - c.contrast, 1 + c.contrast, dev).view(shape)
-        rgb = grey + (rgb - grey) * _uniform(n, 1 - c.saturation, 1 + c.saturation, dev).view(shape)
+        luma = torch.tensor([0.299, 0.587, 0.114], device=dev)
+        eye, ones = torch.eye(3, device=dev), torch.ones(3, 1, device=dev)
+        to_grey = ones * luma  # (3, 3): every channel becomes the luma
+        b = _uniform(n, 1 - c.brightness, 1 + c.brightness, dev).view(n, 1, 1)
+        k = _uniform(n, 1 - c.contrast, 1 + c.contrast, dev).view(n, 1, 1)
+        t = _uniform(n, 1 - c.saturation, 1 + c.saturation, dev).view(n, 1, 1)
+        # x -> b x;  contrast around the mean luma m of b x;  saturation around the luma of b x
+        mean_luma = (rgb.mean((2, 3)) @ luma).view(n, 1, 1)  # (N, 1, 1): m / b
+        matrix = b * (t * k * eye + (1 - t) * to_grey)  # (N, 3, 3)
+        offset = b * t * (1 - k) * mean_luma * ones  # (N, 3, 1)
         if c.hue > 0:
-            rgb = _rotate_hue(rgb, _uniform(n, -c.hue, c.hue, dev) * 2 * math.pi)
-        to_grey = _coin(n, c.grayscale, dev).view(shape)
-        return torch.where(to_grey, grey.expand_as(rgb), rgb).clamp(0, 1)
+            hue = _hue_rotation(_uniform(n, -c.hue, c.hue, dev) * 2 * math.pi)  # (N, 3, 3)
+            matrix, offset = hue @ matrix, hue @ offset
+        grey = _coin(n, c.grayscale, dev).view(n, 1, 1)  # the luma of b x, no other change
+        matrix = torch.where(grey, b * to_grey, matrix)
+        offset = torch.where(grey, torch.zeros_like(offset), offset)
+        out = torch.einsum("nij,njhw->nihw", matrix, rgb) + offset.view(n, 3, 1, 1)
+        return out.clamp_(0, 1)
 
     def _degrade(self, rgb: torch.Tensor) -> torch.Tensor:
         n, dev, c = rgb.shape[0], rgb.device, self.cfg
@@ -154,10 +163,11 @@ class BatchAugment(nn.Module):
         return rgb
 
 
-def _rotate_hue(rgb: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate hue by ``angle`` radians per image in YIQ space: ``(N, 3, H, W)``."""
+def _hue_rotation(angle: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, 3)`` RGB matrices rotating hue by ``angle`` radians per image, in YIQ space."""
     to_yiq = torch.tensor(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=rgb.device
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+        device=angle.device,
     )
     to_rgb = torch.linalg.inv(to_yiq)
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -170,8 +180,7 @@ def _rotate_hue(rgb: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
         ],
         1,
     )  # (N, 3, 3)
-    m = to_rgb @ rot @ to_yiq  # (N, 3, 3)
-    return torch.einsum("nij,njhw->nihw", m, rgb)
+    return to_rgb @ rot @ to_yiq
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
