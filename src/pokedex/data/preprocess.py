@@ -131,20 +131,20 @@ def canvases_to_input(canvases: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 
 def canvases_to_rgb(
-    canvases: np.ndarray, size: int, background: tuple[int, int, int]
+    canvases: np.ndarray,
+    size: int,
+    background: tuple[int, int, int],
+    flat: np.ndarray | None = None,
 ) -> np.ndarray:
     """RGBA canvases ``(N, S, S, 4)`` -> what the model sees before normalization:
-    ``(N, size, size, 3)`` float32 in [0, 1], composited on ``background``."""
+    ``(N, size, size, 3)`` float32 in [0, 1], composited on ``background``.
+
+    ``flat`` is ``flatten(canvases, background)`` when the caller has it already (the server
+    also measures the composited canvas), so it is not composited twice.
+    """
     if canvases.shape[1] % size:  # not a whole-number reduction: resample each image
         return flatten(resize_rgba(canvases, size), background)
-    return shrink(flatten(canvases, background), size)
-
-
-def flat_to_input(rgb: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """Composited canvases ``(N, S, S, 3)`` in [0, 1], S a multiple of the input size -> model
-    input ``(N, 3, size, size)``; for callers that also use the composited canvas (the server's
-    drift statistics), so it is composited once."""
-    return normalize(shrink(rgb, spec.size), spec)
+    return shrink(flatten(canvases, background) if flat is None else flat, size)
 
 
 def shrink(rgb: np.ndarray, size: int) -> np.ndarray:

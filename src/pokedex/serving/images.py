@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pokedex.data.preprocess import canvases_to_input, decode, flat_to_input, flatten, to_canvas
+from pokedex.data.preprocess import canvases_to_rgb, decode, flatten, normalize, to_canvas
 from pokedex.monitoring.features import flat_stats
 from pokedex.serving.errors import ApiError
 from pokedex.serving.predictor import OnnxPredictor
@@ -79,8 +79,7 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
         canvas = to_canvas(image)[None]  # (1, S, S, 4): the model input and statistics start here
         spec = predictor.spec
         rgb = flatten(canvas, spec.background)  # composited once, for the input and the stats
-        whole = canvas.shape[1] % spec.size == 0
-        x = (flat_to_input(rgb, spec) if whole else canvases_to_input(canvas, spec))[0]
+        x = normalize(canvases_to_rgb(canvas, spec.size, spec.background, flat=rgb), spec)[0]
         stats = image_stats(image.size, rgb, canvas[..., 3])
     except Exception as exc:
         log.debug("preprocessing failed: %r", exc)
