@@ -57,3 +57,34 @@ def plot_history(history: History, out: Path, title: str = "") -> Path:
     fig.savefig(out, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return out
+
+
+def plot_comparison(
+    histories: dict[str, History],
+    out: Path,
+    keys: tuple[str, ...] = ("val/acc_top1", "photos/acc_top1"),
+    title: str = "",
+) -> Path:
+    """One panel per metric in ``keys``, one line per run, against the fraction of each run
+    done (runs of equal CPU time but different step counts line up)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        for name, history in histories.items():
+            if history.get(key):
+                steps, values = zip(*history[key], strict=True)
+                ax.plot([s / steps[-1] for s in steps], values, label=name)
+        ax.set_xlabel("fraction of the run")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return out
