@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 History = dict[str, list[tuple[int, float]]]  # metric -> [(step, value)]
 CURVES = (("train/loss", "val/loss"), ("val/acc_top1", "val/acc_top5", "photos/acc_top1"))
@@ -51,12 +52,7 @@ def plot_history(history: History, out: Path, title: str = "") -> Path:
     axes[0].set_ylabel("loss")
     axes[0].set_yscale("log")  # early eval losses are orders of magnitude above the rest
     axes[1].set_ylabel("accuracy")
-    fig.suptitle(title)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return out
+    return _save(fig, out, title)
 
 
 def plot_comparison(
@@ -82,6 +78,13 @@ def plot_comparison(
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
+    return _save(fig, out, title)
+
+
+def _save(fig: Any, out: Path, title: str) -> Path:
+    """Title, lay out and write ``fig`` as a byte-stable PNG, then free it."""
+    import matplotlib.pyplot as plt
+
     fig.suptitle(title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
