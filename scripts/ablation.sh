@@ -39,14 +39,13 @@ for folder in sorted(runs.glob("ablation-*")):
     bundles = sorted(folder.glob("*/bundle/bundle.json"))
     if not bundles:
         continue
-    meta = json.loads(bundles[-1].read_text())
+    arm, meta = folder.name.removeprefix("ablation-"), json.loads(bundles[-1].read_text())
     m = meta["metrics"]
     if meta.get("run", {}).get("mlflow_run_id"):
-        arm = folder.name.removeprefix("ablation-")
         histories[arm] = mlflow_history(tracking_uri(), meta["run"]["mlflow_run_id"])
     pct = lambda key: f"{100 * m[key]:.1f}" if key in m else "–"
     print(
-        f"| {folder.name.removeprefix('ablation-')} | {m['epochs']:.0f} | {m['fit_seconds'] / 60:.0f}"
+        f"| {arm} | {m['epochs']:.0f} | {m['fit_seconds'] / 60:.0f}"
         f" | {pct('test/acc_top1')} | {pct('test/acc_top5')} | {m.get('test/types_f1', 0):.3f}"
         f" | {pct('photos/acc_top1')} | {pct('photos/acc_top5')} |"
     )
