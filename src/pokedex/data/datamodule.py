@@ -92,44 +92,46 @@ class PackedDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.max_classes, self.max_per_class, self.seed = max_classes, max_per_class, seed
         self.generations = sorted(set(generations)) if generations else None
+        catalog = self._read_catalog()
         # the species this model learns, and each packed label's index among them (-1: left out)
-        self.classes, self._relabel = self._read_classes()
-        self.type_targets = self._read_type_targets()  # (C, T) multi-hot, or None
+        self.classes, self._relabel = self._read_classes(catalog)
+        self.type_targets = self._type_targets(catalog)  # (C, T) multi-hot, or None
         self.data: dict[str, CanvasBatches] = {}
         self.eval_inputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _read_classes(self) -> tuple[list[str], np.ndarray]:
+    def _read_catalog(self) -> dict[str, Any] | None:
+        path = self.root / "catalog.json"
+        if not path.is_file():
+            log.warning("%s missing: the types head gets no targets", path)
+            return None
+        from pokedex.dex.catalog import load_catalog
+
+        return load_catalog(path)
+
+    def _read_classes(self, catalog: dict[str, Any] | None) -> tuple[list[str], np.ndarray]:
         path = self.root / "classes.json"
         if not path.is_file():
             raise PokedexError(f"{path} not found: run `pokedex data prepare` first")
         packed: list[str] = json.loads(path.read_text())
         keep = packed
         if self.generations:
-            generation = {name: s.generation for name, s in self._catalog().items()}
-            keep = [name for name in packed if generation.get(name) in self.generations]
+            if catalog is None:
+                raise PokedexError(
+                    f"{self.root / 'catalog.json'} not found: data.generations needs the "
+                    "species catalog"
+                )
+            keep = [n for n in packed if n in catalog and catalog[n].generation in self.generations]
             if not keep:
                 raise PokedexError(f"no species of generations {self.generations} in {path}")
         keep = keep[: self.max_classes] if self.max_classes else keep
         index = {name: i for i, name in enumerate(keep)}
         return keep, np.array([index.get(name, -1) for name in packed], dtype=np.int64)
 
-    def _catalog(self) -> dict[str, Any]:
-        path = self.root / "catalog.json"
-        if not path.is_file():
-            raise PokedexError(f"{path} not found: data.generations needs the species catalog")
-        from pokedex.dex.catalog import load_catalog
-
-        return load_catalog(path)
-
-    def _read_type_targets(self) -> torch.Tensor | None:
-        path = self.root / "catalog.json"
-        if not path.is_file():
-            log.warning("%s missing: the types head gets no targets", path)
+    def _type_targets(self, catalog: dict[str, Any] | None) -> torch.Tensor | None:
+        if catalog is None:
             return None
-        from pokedex.dex.catalog import load_catalog
         from pokedex.dex.typechart import TYPES
 
-        catalog = load_catalog(path)
         targets = torch.zeros(len(self.classes), len(TYPES))
         for i, name in enumerate(self.classes):
             for t in catalog[name].types if name in catalog else ():
