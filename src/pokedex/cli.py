@@ -333,6 +333,14 @@ def bench_serving(
     concurrency: Annotated[
         list[int] | None, typer.Option(help="Concurrent clients; repeat for levels.", min=1)
     ] = None,
+    batch_clients: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="Clients sending 32 images per request to ours' batch route; repeat for "
+            "levels; 0 skips it (default: 1 and 4).",
+            min=0,
+        ),
+    ] = None,
     duration: Annotated[float, typer.Option(help="Measured seconds per level.", min=0.1)] = 10.0,
     warmup: Annotated[float, typer.Option(help="Unmeasured seconds before each level.")] = 2.0,
     images: Annotated[int, typer.Option(help="Distinct test images sent.", min=1)] = 256,
@@ -341,7 +349,7 @@ def bench_serving(
     ] = None,
 ) -> None:
     """HTTP req/s and latency: naive FastAPI + PyTorch vs ours vs the model without HTTP."""
-    from pokedex.benchmarks.serving import CONCURRENCY, run
+    from pokedex.benchmarks.serving import BATCH_CONCURRENCY, CONCURRENCY, run
     from pokedex.benchmarks.serving_report import print_table, write_outputs
     from pokedex.predict import resolve_model
     from pokedex.serving.settings import Settings
@@ -356,6 +364,7 @@ def bench_serving(
         variant=variant or served.variant,
         threads=served.threads,
         concurrency=tuple(concurrency or CONCURRENCY),
+        batch_concurrency=tuple(c for c in batch_clients or BATCH_CONCURRENCY if c),
         window_s=duration,
         warmup_s=warmup,
         images=images,

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from pokedex.benchmarks.loadgen import LevelResult
+from pokedex.benchmarks.loadgen import LevelResult, multipart_body, request_bodies
 from pokedex.benchmarks.serving import CONCURRENCY, ServerRun, ServingResult, request_images, run
 from pokedex.benchmarks.serving_report import format_markdown
 from pokedex.bundle import read_bundle
@@ -26,9 +26,12 @@ from tests.test_export import make_processed, make_tiny_bundle
 LEVELS = (1, 4)
 
 
-def _level(concurrency: int, ok: int, errors: int = 0) -> LevelResult:
+def _level(concurrency: int, ok: int, errors: int = 0, per_request: int = 1) -> LevelResult:
     latencies = list(np.linspace(5.0, 50.0, ok))
-    return LevelResult(concurrency, 1.0, latencies, errors, "HTTP 503" if errors else None, 300.0)
+    first = "HTTP 503" if errors else None
+    return LevelResult(
+        concurrency, 1.0, latencies, errors, first, 300.0, images_per_request=per_request
+    )
 
 
 def _result(
@@ -65,6 +68,31 @@ def test_markdown_has_a_row_per_level_the_ceiling_and_the_verdict() -> None:
     assert lines[-1].startswith("- PASS: ours/baseline 3.33x")
 
 
+def test_the_batched_run_counts_images_and_is_reported_beside_not_instead_of_the_target() -> None:
+    result = _result([100, 120], [150, 200], ceiling=600.0)
+    result.batched = ServerRun("ours ×32", "32 per request")
+    result.batched.levels = [_level(1, 10, per_request=32), _level(4, 14, per_request=32)]
+    assert result.batched.peak_rps == 14
+    assert result.batched.peak_images_per_s == 14 * 32
+    assert result.batched_of_ceiling == pytest.approx(448 / 600)
+    assert result.of_ceiling == pytest.approx(200 / 600)  # the target: single-image requests
+    assert not result.passed
+    lines = format_markdown(result).splitlines()
+    rows = [line for line in lines if line.startswith("| ours ×32 |")]
+    assert [r.split(" | ")[1:4] for r in rows] == [["1", "10.0", "320.0"], ["4", "14.0", "448.0"]]
+    assert any("peak 448.0 img/s = 0.75 of the ceiling" in line for line in lines)
+    assert [s["name"] for s in result.to_dict()["servers"]] == ["baseline", "ours", "ours ×32"]
+
+
+def test_request_bodies_hold_one_or_n_images_and_wrap_around() -> None:
+    images = [bytes([i]) * 10 for i in range(5)]
+    assert request_bodies(images, 1) == [multipart_body(image) for image in images]
+    bodies = request_bodies(images[:2], 3)  # fewer images than a request holds: they repeat
+    assert len(bodies) == 1
+    assert bodies[0].count(b'name="files"') == 3
+    assert bodies[0].count(images[0]) == 2
+
+
 def test_request_images_are_pngs_of_the_test_split_or_say_they_are_synthetic(
     tmp_path: Path,
 ) -> None:
@@ -97,6 +125,7 @@ def test_both_servers_answer_every_request_and_the_table_is_complete(tmp_path: P
     out = tmp_path / "report"
     args = ["benchmark", "serving", "--model", str(bundle.path), "--processed", str(processed)]
     args += [a for c in LEVELS for a in ("--concurrency", str(c))]
+    args += ["--batch-clients", "1"]
     args += ["--duration", "2", "--warmup", "0.5", "--images", "12", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -107,7 +136,14 @@ def test_both_servers_answer_every_request_and_the_table_is_complete(tmp_path: P
     assert report["top1_agreement"] == 1.0  # same weights: same answers from both servers
     assert report["ceiling_images_per_s"] > 0
     servers = {s["name"]: s for s in report["servers"]}
-    assert set(servers) == {"baseline", "ours"}
+    assert set(servers) == {"baseline", "ours", "ours ×32"}
+    batched = servers.pop("ours ×32")
+    assert batched["errors"] == 0
+    [level] = batched["levels"]
+    assert level["images_per_s"] == pytest.approx(32 * level["requests_per_s"])
+    assert report["batched_of_ceiling"] == pytest.approx(
+        batched["peak_images_per_s"] / report["ceiling_images_per_s"]
+    )
     for server in servers.values():
         assert [lv["concurrency"] for lv in server["levels"]] == list(LEVELS)
         assert server["errors"] == 0

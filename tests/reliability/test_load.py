@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pokedex.benchmarks.loadgen import CONTENT_TYPE, multipart_body, process_rss, run_level
+from pokedex.benchmarks.loadgen import CONTENT_TYPE, process_rss, request_bodies, run_level
 from tests.conftest import encode, sprite
 from tests.figures import Figure
 from tests.reliability.conftest import MB, env_number, percentile_ms, start_server
@@ -66,7 +66,7 @@ async def _paced(url: str, images: list[bytes], rate: float, seconds: float, pid
     schedule on the cores it shares with the server.
     """
     result = Paced()
-    bodies = [multipart_body(image) for image in images]
+    bodies = request_bodies(images, 1)
     headers = {"Content-Type": CONTENT_TYPE}
     start = time.perf_counter()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from pokedex.benchmarks.loadgen import CONTENT_TYPE, request_bodies
 from pokedex.serving.app import create_app
 from tests.serving.conftest import CLASSES, MakeSettings
 
@@ -68,6 +69,25 @@ def test_batch_keeps_order_and_isolates_a_bad_item(client: TestClient, png: byte
     assert all(item["error"] is None and len(item["prediction"]["species"]) == 2 for item in good)
     # the same image gives the same answer wherever it sits in the batch
     assert len({str(item["prediction"]) for item in good}) == 1
+
+
+def test_the_load_generators_encoded_bodies_are_read_as_one_item_per_image(
+    client: TestClient, png: bytes
+) -> None:
+    # the serving benchmark pre-encodes its bodies by hand: both routes must read them as sent
+    [single] = request_bodies([png], 1)
+    headers = {"Content-Type": CONTENT_TYPE}
+    response = client.post("/v1/predict", content=single, headers=headers)
+    assert response.status_code == 200, response.text
+    alone = response.json()["species"]
+    bodies = request_bodies([png] * 7, 3)  # two bodies of 3; the 7th image is left over
+    assert len(bodies) == 2
+    response = client.post("/v1/predict/batch", content=bodies[1], headers=headers)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [item["index"] for item in items] == [0, 1, 2]
+    assert all(item["prediction"] == items[0]["prediction"] for item in items)
+    assert items[0]["prediction"]["species"] == alone
 
 
 def test_species_lookup(client: TestClient) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,14 +30,34 @@ _BOUNDARY = "pokedex-loadgen-boundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
 
 
-def multipart_body(image: bytes, filename: str = "image.png", mime: str = "image/png") -> bytes:
-    """One ``file`` form field holding ``image``, encoded as a multipart/form-data body."""
+def multipart_body(
+    images: bytes | Sequence[bytes],
+    field: str = "file",
+    filename: str = "image.png",
+    mime: str = "image/png",
+) -> bytes:
+    """A multipart/form-data body with one ``field`` part per image (one image: one part)."""
+    parts = [images] if isinstance(images, bytes) else list(images)
     head = (
         f"--{_BOUNDARY}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
         f"Content-Type: {mime}\r\n\r\n"
-    )
-    return head.encode() + image + f"\r\n--{_BOUNDARY}--\r\n".encode()
+    ).encode()
+    return b"".join(head + image + b"\r\n" for image in parts) + f"--{_BOUNDARY}--\r\n".encode()
+
+
+def request_bodies(images: list[bytes], per_request: int) -> list[bytes]:
+    """Pre-encoded bodies: one image each (field ``file``), or ``per_request`` images each
+    (field ``files``, the batch route), taking the images in order and wrapping around."""
+    if per_request == 1:
+        return [multipart_body(image) for image in images]
+    n = max(1, len(images) // per_request)
+    return [
+        multipart_body(
+            [images[(k * per_request + j) % len(images)] for j in range(per_request)], field="files"
+        )
+        for k in range(n)
+    ]
 
 
 @dataclass
@@ -51,10 +72,16 @@ class LevelResult:
     peak_rss_mb: float = 0.0  # the server process, over warm-up and window
     client_cpu: float = 0.0  # cores the load generator itself kept busy (it shares them)
     server_cpu_s: float = 0.0  # CPU seconds the server process used inside the window
+    images_per_request: int = 1
+
+    @property
+    def images_per_s(self) -> float:
+        """Images answered per second of the window (requests/s times images per request)."""
+        return self.requests_per_s * self.images_per_request
 
     @property
     def server_cpu_ms(self) -> float | None:
-        """Server CPU milliseconds per successful answer: what each request costs the machine."""
+        """Server CPU milliseconds per successful request: what each costs the machine."""
         return 1000 * self.server_cpu_s / len(self.latencies_ms) if self.latencies_ms else None
 
     @property
@@ -73,6 +100,7 @@ class LevelResult:
         d.update(
             ok=len(self.latencies_ms),
             requests_per_s=self.requests_per_s,
+            images_per_s=self.images_per_s,
             server_cpu_ms=self.server_cpu_ms,
             **{f"p{q}_ms": self.percentile_ms(q) for q in (50, 95, 99)},
         )
@@ -98,19 +126,32 @@ def process_rss(pid: int) -> int:
 
 
 def run_level(
-    url: str, images: list[bytes], concurrency: int, window_s: float, warmup_s: float, pid: int
+    url: str,
+    images: list[bytes],
+    concurrency: int,
+    window_s: float,
+    warmup_s: float,
+    pid: int,
+    per_request: int = 1,
 ) -> LevelResult:
-    """Drive ``url`` (multipart field ``file``) with ``concurrency`` clients; see module doc."""
-    return asyncio.run(_level(url, images, concurrency, window_s, warmup_s, pid))
+    """Drive ``url`` with ``concurrency`` clients, each request carrying ``per_request`` images
+    (1: multipart field ``file``; more: field ``files``, the batch route); see module doc."""
+    return asyncio.run(_level(url, images, concurrency, window_s, warmup_s, pid, per_request))
 
 
 async def _level(
-    url: str, images: list[bytes], concurrency: int, window_s: float, warmup_s: float, pid: int
+    url: str,
+    images: list[bytes],
+    concurrency: int,
+    window_s: float,
+    warmup_s: float,
+    pid: int,
+    per_request: int,
 ) -> LevelResult:
+    bodies = request_bodies(images, per_request)
     start = time.perf_counter()
     begin, end = start + warmup_s, start + warmup_s + window_s
-    result = LevelResult(concurrency, window_s, [])
-    bodies = [multipart_body(image) for image in images]
+    result = LevelResult(concurrency, window_s, [], images_per_request=per_request)
     headers = {"Content-Type": CONTENT_TYPE}
     cpu_before = time.process_time()
     peak = [process_rss(pid)]

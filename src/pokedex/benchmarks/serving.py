@@ -7,7 +7,9 @@ In one run, on 127.0.0.1 and the same bundle:
 - ceiling:  the served ONNX model at batch 32 in this process, with no HTTP at all.
 Each server runs alone as a subprocess and is driven by the same test images at each
 concurrency level for a fixed time (:mod:`.loadgen`). Targets: ours ≥ 3x the baseline's peak
-throughput and ≥ 0.6 of the ceiling, with no errors. The tables: :mod:`.serving_report`.
+throughput and ≥ 0.6 of the ceiling, with no errors, one image per request. Ours is then also
+driven through its batch route, ``BATCH`` images per request (clients that batch: what the
+server does once the per-request HTTP cost is shared). The tables: :mod:`.serving_report`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from pokedex.serving.predictor import (
 log = logging.getLogger(__name__)
 
 CONCURRENCY = (1, 8, 32, 64)
+BATCH_CONCURRENCY = (1, 4)  # clients each sending BATCH images per request
 BATCH = 32  # the ceiling's batch size (the API's default max batch)
 MIN_SPEEDUP = 3.0  # ours / baseline, peak req/s
 MIN_OF_CEILING = 0.6  # ours peak req/s / ceiling img/s
@@ -69,6 +72,11 @@ class ServerRun:
         return max((lv.requests_per_s for lv in self.levels), default=0.0)
 
     @property
+    def peak_images_per_s(self) -> float:
+        """The best images/s over the levels."""
+        return max((lv.images_per_s for lv in self.levels), default=0.0)
+
+    @property
     def errors(self) -> int:
         """Failed answers over every level."""
         return sum(lv.errors for lv in self.levels)
@@ -81,6 +89,7 @@ class ServerRun:
             "ready_s": self.ready_s,
             "idle_rss_mb": self.idle_rss_mb,
             "peak_requests_per_s": self.peak_rps,
+            "peak_images_per_s": self.peak_images_per_s,
             "errors": self.errors,
             "levels": [lv.to_dict() for lv in self.levels],
         }
@@ -97,6 +106,7 @@ class ServingResult:
     baseline: ServerRun
     ours: ServerRun
     ceiling: float  # img/s of the served model at batch BATCH, no HTTP
+    batched: ServerRun | None = None  # ours through the batch route, BATCH images per request
 
     @property
     def speedup(self) -> float:
@@ -107,6 +117,13 @@ class ServingResult:
     def of_ceiling(self) -> float:
         """Ours peak req/s as a share of the ceiling."""
         return self.ours.peak_rps / self.ceiling if self.ceiling else 0.0
+
+    @property
+    def batched_of_ceiling(self) -> float | None:
+        """Ours through the batch route, peak images/s as a share of the ceiling."""
+        if self.batched is None or not self.ceiling:
+            return None
+        return self.batched.peak_images_per_s / self.ceiling
 
     @property
     def agreement(self) -> float:
@@ -141,9 +158,12 @@ class ServingResult:
             "ceiling_images_per_s": self.ceiling,
             "speedup": self.speedup,
             "of_ceiling": self.of_ceiling,
+            "batched_of_ceiling": self.batched_of_ceiling,
             "top1_agreement": self.agreement,
             "passed": self.passed,
-            "servers": [self.baseline.to_dict(), self.ours.to_dict()],
+            "servers": [
+                server.to_dict() for server in (self.baseline, self.ours, self.batched) if server
+            ],
         }
 
 
@@ -247,17 +267,19 @@ def _drive(
     levels: tuple[int, ...],
     window_s: float,
     warmup_s: float,
+    per_request: int = 1,
 ) -> None:
-    run.idle_rss_mb = process_rss(proc.pid) / MB
-    run.top1 = _top1(url, images[:PROBE_IMAGES])
+    if per_request == 1:  # a fresh server: its idle memory and its answers to the probes
+        run.idle_rss_mb = process_rss(proc.pid) / MB
+        run.top1 = _top1(url, images[:PROBE_IMAGES])
     for concurrency in levels:
-        level = run_level(url, images, concurrency, window_s, warmup_s, proc.pid)
+        level = run_level(url, images, concurrency, window_s, warmup_s, proc.pid, per_request)
         run.levels.append(level)
         log.info(
-            "%s c=%d: %.1f req/s, p99 %s ms, %d errors",
+            "%s c=%d: %.1f img/s, p99 %s ms, %d errors",
             run.name,
             concurrency,
-            level.requests_per_s,
+            level.images_per_s,
             f"{level.percentile_ms(99):.1f}" if level.latencies_ms else "–",
             level.errors,
         )
@@ -270,12 +292,14 @@ def run(
     variant: str = "auto",
     threads: int = 0,
     concurrency: tuple[int, ...] = CONCURRENCY,
+    batch_concurrency: tuple[int, ...] = BATCH_CONCURRENCY,
     window_s: float = 10.0,
     warmup_s: float = 2.0,
     images: int = 256,
     seed: int = 0,
 ) -> ServingResult:
-    """Measure the ceiling, then the baseline, then ours, one process at a time.
+    """Measure the ceiling, then the baseline, then ours, one process at a time; ours again
+    through its batch route at ``batch_concurrency`` clients (none: skipped).
 
     ``variant="auto"`` resolves to what `pokedex serve` loads by default for this bundle.
     """
@@ -299,6 +323,7 @@ def run(
     baseline = ServerRun("baseline", "FastAPI + eager PyTorch fp32, one image per request")
     runtime = "OpenVINO" if default_runtime(bundle) == "openvino" else "ONNX Runtime"
     ours = ServerRun("ours", f"pokedex serve: {runtime} {variant}, dynamic batching")
+    batched = ServerRun(f"ours ×{BATCH}", f"the same server, {BATCH} images per request")
     with tempfile.TemporaryDirectory(prefix="pokedex-serving-bench-") as tmp:
         work = Path(tmp)
         port = _free_port()
@@ -322,4 +347,16 @@ def run(
         with server_process(ours_cmd, f"{base}/readyz", work / "ours.log", env) as (proc, ready):
             ours.ready_s = ready
             _drive(ours, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
-    return ServingResult(model, variant, source, window_s, baseline, ours, ceiling)
+            if batch_concurrency:
+                url = f"{base}/v1/predict/batch"
+                _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)
+    return ServingResult(
+        model,
+        variant,
+        source,
+        window_s,
+        baseline,
+        ours,
+        ceiling,
+        batched if batch_concurrency else None,
+    )

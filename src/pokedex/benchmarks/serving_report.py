@@ -11,6 +11,7 @@ _HEADER = (
     "server",
     "clients",
     "req/s",
+    "img/s",
     "p50 ms",
     "p95 ms",
     "p99 ms",
@@ -22,19 +23,21 @@ _HEADER = (
 
 
 def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
-    """One row per server and concurrency level, then the ceiling."""
+    """One row per server and concurrency level (ours through the batch route last), then
+    the ceiling."""
 
     def ms(value: float | None) -> str:
         return f"{value:.1f}" if value is not None else "–"
 
     rows = []
-    for server in (result.baseline, result.ours):
-        for lv in server.levels:
+    for server in (result.baseline, result.ours, result.batched):
+        for lv in server.levels if server else []:
             rows.append(
                 (
                     server.name,
                     str(lv.concurrency),
                     f"{lv.requests_per_s:.1f}",
+                    f"{lv.images_per_s:.1f}",
                     ms(lv.percentile_ms(50)),
                     ms(lv.percentile_ms(95)),
                     ms(lv.percentile_ms(99)),
@@ -44,7 +47,7 @@ def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
                     f"{100 * lv.client_cpu:.0f}",
                 )
             )
-    rows.append(("ceiling", "–", f"{result.ceiling:.1f}") + ("–",) * (len(_HEADER) - 3))
+    rows.append(("ceiling", "–", "–", f"{result.ceiling:.1f}") + ("–",) * (len(_HEADER) - 4))
     return rows
 
 
@@ -63,7 +66,15 @@ def summary_lines(result: ServingResult) -> list[str]:
         f"ceiling: the served model ({result.variant}) at batch {BATCH} in this process, "
         f"no HTTP: {result.ceiling:.1f} img/s"
     )
-    first = next((lv.first_error for lv in result.ours.levels if lv.first_error), None)
+    if result.batched is not None and result.batched_of_ceiling is not None:
+        lines.append(
+            f"{result.batched.name}: {result.batched.description} (POST /v1/predict/batch); "
+            f"peak {result.batched.peak_images_per_s:.1f} img/s = "
+            f"{result.batched_of_ceiling:.2f} of the ceiling, {result.batched.errors} errors "
+            "(clients that batch; the targets count single-image requests)"
+        )
+    runs = [result.ours, *([result.batched] if result.batched else [])]
+    first = next((lv.first_error for r in runs for lv in r.levels if lv.first_error), None)
     lines += [
         f"ours/baseline (peak): {result.speedup:.2f}x; ours/ceiling: {result.of_ceiling:.2f}; "
         f"top-1 agreement on {len(result.ours.top1)} images: {result.agreement:.0%}",
