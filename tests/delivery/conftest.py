@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
+
+from pokedex.localserver import stop
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = REPO / "dockerfiles"
@@ -147,13 +148,6 @@ def rebind(argv: list[str], port: int) -> list[str]:
     return out
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_healthy(
     check: list[str], env: dict[str, str], cwd: Path, process: subprocess.Popen, timeout: float
 ) -> float:
@@ -186,9 +180,4 @@ def running(argv: list[str], env: dict[str, str], cwd: Path) -> Iterator[subproc
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pokedex.localserver import free_port
 from tests.conftest import encode, sprite, write_raw
 from tests.delivery.conftest import (
     Dockerfile,
-    free_port,
     needs_posix,
     rebind,
     running,

@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from pokedex.localserver import free_port
 from pokedex.monitoring.profile import REFERENCE_FILE
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings
@@ -34,7 +35,7 @@ from tests.monitoring.conftest import (
     images,
     unchanged,
 )
-from tests.serving.conftest import free_port, write_bundle
+from tests.serving.conftest import write_bundle
 
 Client = httpx.Client | TestClient
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 import psutil
 import pytest
 
+from pokedex.localserver import free_port
 from tests.serving.conftest import write_bundle
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))
@@ -38,13 +38,6 @@ READY_TIMEOUT_S = float(os.environ.get("POKEDEX_SERVER_START_S", "240"))
 def env_number(name: str, default: float) -> float:
     """A duration or count from the environment, so `.ci/run` can lengthen the long tests."""
     return float(os.environ.get(name, default))
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

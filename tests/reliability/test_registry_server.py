@@ -42,8 +42,9 @@ from mlflow.exceptions import MlflowException
 
 from pokedex import registry
 from pokedex.errors import PokedexError
+from pokedex.localserver import free_port
 from tests.figures import Figure
-from tests.reliability.conftest import READY_TIMEOUT_S, free_port
+from tests.reliability.conftest import READY_TIMEOUT_S
 from tests.serving.conftest import write_bundle
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 from pokedex.data.preprocess import PreprocessSpec
 from pokedex.dex.catalog import Species, save_catalog
 from pokedex.dex.typechart import TYPES, TypeChart
+from pokedex.localserver import free_port, stop
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings
 from tests.conftest import encode, sprite
@@ -197,13 +197,6 @@ def images() -> dict[str, bytes]:
     }
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving_process(
     stderr: int | None = None, **serve_kwargs: Any
@@ -230,6 +223,4 @@ def serving_process(
             time.sleep(0.1)
         yield proc, base
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
+        stop(proc)

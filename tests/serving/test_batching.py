@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from pokedex.localserver import free_port
 from pokedex.serving.app import create_app
 from pokedex.serving.batching import BatcherClosedError, MicroBatcher, QueueFullError
 from pokedex.serving.metrics import Metrics
@@ -159,17 +159,11 @@ def test_slow_model_is_504_and_the_server_recovers(make_settings: MakeSettings, 
         assert client.post("/v1/predict", files={"file": png}).status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(make_settings: MakeSettings) -> Iterator[str]:
     """A real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
     app = create_app(make_settings(max_wait_ms=50, preprocess_threads=2))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

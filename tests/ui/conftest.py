@@ -5,7 +5,6 @@ and Streamlit AppTest fixtures that point the UI at it.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,13 +43,6 @@ APP = Path(pokedex.ui.__file__).parent / "app.py"
 MODEL = ModelRef(name="pokedex-colours", version="t1", variant="fp32")
 CHART = typechart()
 PREDICT_LATENCIES_S = (0.004, 0.02, 0.02, 0.03, 0.2)  # what the fake /metrics has observed
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on (right now)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def weaknesses(types: tuple[str, ...]) -> list[Weakness]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pokedex.localserver import free_port
 from pokedex.ui.api import ApiError, PokedexApi
-from tests.ui.conftest import PIKACHU, FakeApi, free_port
+from tests.ui.conftest import PIKACHU, FakeApi
 
 
 def test_typed_answers(client: PokedexApi, fake_api: FakeApi) -> None:

@@ -10,13 +10,12 @@ folder.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import re
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from pokedex.localserver import free_port, server_process
 from tests.ui.bundle import BY_NAME, sprite, stranger, write_colour_bundle
-from tests.ui.conftest import free_port
 
 # generous ceilings: on a loaded 2-core box, starting Python processes alone can take minutes
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -82,19 +81,6 @@ class Stack:
     shots: Path
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{what} exited with {proc.returncode}"
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{what} was not up within {START_S} s")
-
-
 def _png(image: Image.Image, path: Path) -> Path:
     image.save(path, "PNG")
     return path
@@ -120,21 +106,6 @@ def _real_picture(api: str, folder: Path) -> tuple[Path, str]:
     pytest.fail("the served model recognized none of 32 test images")
 
 
-def _start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture(scope="module", params=[MODEL_KIND])
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -153,28 +124,20 @@ def stack(
     pokedex = str(Path(sys.executable).with_name("pokedex"))
     api_port, ui_port = free_port(), free_port()
     api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
-    procs = [
-        _start(
-            [pokedex, "serve", "--model", str(bundle),
-             "--host", "127.0.0.1", "--port", str(api_port)],
-            work / "api.log", env,
-        ),
-        _start(
-            [pokedex, "ui", "--host", "127.0.0.1", "--port", str(ui_port), "--api-url", api],
-            work / "ui.log", env,
-        ),
-    ]  # fmt: skip
-    try:
-        _wait(f"{api}/readyz", procs[0], "the API")
-        _wait(f"{ui}/_stcore/health", procs[1], "the UI")
+    local = ("--host", "127.0.0.1")
+    api_cmd = [pokedex, "serve", "--model", str(bundle), *local, "--port", str(api_port)]
+    ui_cmd = [pokedex, "ui", *local, "--port", str(ui_port), "--api-url", api]
+    started = functools.partial(server_process, env=env, inherit_env=False, timeout=START_S)
+    with (
+        started(api_cmd, f"{api}/readyz", work / "api.log"),
+        started(ui_cmd, f"{ui}/_stcore/health", work / "ui.log"),
+    ):
         if real:
             image, name = _real_picture(api, work)
         else:
             image, name = _png(sprite(BY_NAME["pikachu"]), work / "pikachu.png"), "pikachu"
         facts = httpx.get(f"{api}/v1/species/{name}", timeout=30).json()
         yield Stack(api, ui, image, name, facts["display_name"], facts["types"], shots)
-    finally:
-        _stop(procs)
 
 
 @pytest.fixture(scope="module")

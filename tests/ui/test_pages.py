@@ -10,9 +10,10 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pokedex.localserver import free_port
 from tests.conftest import encode
 from tests.ui.bundle import BY_NAME, sprite
-from tests.ui.conftest import PIKACHU, FakeApi, MakeApp, free_port, prediction
+from tests.ui.conftest import PIKACHU, FakeApi, MakeApp, prediction
 
 PNG = encode(sprite(BY_NAME["pikachu"]), "PNG")
 

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ from pokedex.bundle import Bundle
 from pokedex.data.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import sample_canvases, synthetic_canvases
+from pokedex.localserver import free_port, server_process
 from pokedex.serving.predictor import (
     VARIANTS,
     OnnxPredictor,
@@ -51,7 +48,6 @@ BATCH_CONCURRENCY = (1, 4)  # clients each sending BATCH images per request
 BATCH = 32  # the ceiling's batch size (the API's default max batch)
 MIN_SPEEDUP = 3.0  # ours / baseline, peak req/s
 MIN_OF_CEILING = 0.6  # ours peak req/s / ceiling img/s
-READY_TIMEOUT_S = 180.0  # generous: a loaded machine imports torch slowly
 PROBE_IMAGES = 16  # images whose top-1 both servers must agree on (same model)
 
 
@@ -202,51 +198,6 @@ def measure_ceiling(
     return calls * BATCH / (time.perf_counter() - start)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def server_process(
-    command: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None
-) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """Start a server, wait until ``ready_url`` answers 200; yield it and its start-up time."""
-    started = time.perf_counter()
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-    try:
-        _wait_ready(proc, ready_url, log_path)
-        yield proc, time.perf_counter() - started
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-1500:]
-            raise PokedexError(f"server `{' '.join(proc.args)}` exited at start-up:\n{tail}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise PokedexError(
-        f"server was not ready at {url} after {READY_TIMEOUT_S:g} s (log: {log_path})"
-    )
-
-
 def _top1(url: str, images: list[bytes]) -> list[str]:
     """Top-1 species of each image, one request at a time (before any load)."""
     names = []
@@ -326,13 +277,13 @@ def run(
     batched = ServerRun(f"ours ×{BATCH}", f"the same server, {BATCH} images per request")
     with tempfile.TemporaryDirectory(prefix="pokedex-serving-bench-") as tmp:
         work = Path(tmp)
-        port = _free_port()
+        port = free_port()
         naive = [sys.executable, "-m", "pokedex.benchmarks.naive_server", model, str(port)]
         base = f"http://127.0.0.1:{port}"
         with server_process(naive, f"{base}/healthz", work / "baseline.log") as (proc, ready):
             baseline.ready_s = ready
             _drive(baseline, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
-        port = _free_port()
+        port = free_port()
         # the installed CLI, exactly as deployed; its prediction log goes to the temp folder
         ours_cmd = [
             *(sys.executable, "-c", "from pokedex.cli import app; app()"),

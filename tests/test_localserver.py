@@ -1,0 +1,53 @@
+"""pokedex.localserver: the one way benchmarks and tests start, wait for and stop servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pokedex.errors import PokedexError
+from pokedex.localserver import free_port, server_process, stop
+
+SERVE = "import http.server as h, sys; h.test(h.SimpleHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')"  # noqa: E501
+
+
+def test_a_server_is_yielded_once_it_answers_and_is_stopped_afterwards(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-c", SERVE, str(port)]
+    url = f"http://127.0.0.1:{port}/"
+    with server_process(command, url, tmp_path / "log", timeout=60) as (proc, ready_s):
+        assert proc.poll() is None
+        assert 0 < ready_s < 60
+    assert proc.returncode is not None  # stopped and reaped
+
+
+def test_a_server_that_dies_at_start_up_raises_with_its_log(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import sys; print('no model here'); sys.exit(3)"]
+    url = f"http://127.0.0.1:{free_port()}/"
+    with (
+        pytest.raises(PokedexError, match="no model here"),
+        server_process(command, url, tmp_path / "log", timeout=60),
+    ):
+        pass
+
+
+def test_a_server_never_ready_times_out_and_is_stopped(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    url = f"http://127.0.0.1:{free_port()}/"
+    with (
+        pytest.raises(PokedexError, match="not ready"),
+        server_process(command, url, tmp_path / "log", timeout=0.5),
+    ):
+        pass
+
+
+def test_stop_kills_what_ignores_sigterm() -> None:
+    ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(60)"  # noqa: E501
+    proc = subprocess.Popen([sys.executable, "-c", ignore], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline()  # the handler is in place
+    stop(proc, timeout=0.5)
+    assert proc.returncode == -9
