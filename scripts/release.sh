@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Turn a trained candidate bundle into a release bundle, every step a `pokedex` command:
-#   evaluate (temperature + open-set threshold fitted on val, embedding map), export ONNX fp32
-#   and INT8 with parity checks, benchmark inference (records the variant the server runs),
-#   drift reference profile, model card. Reports land in reports/release/.
+#   export ONNX fp32 and INT8 with parity checks, the weights first stored as fp16 (what is
+#   committed, so every figure below is of those weights), evaluate (temperature + open-set
+#   threshold fitted on val, embedding map), benchmark inference (records the variant the
+#   server runs), drift reference profile, model card. Reports land in reports/release/.
 # Usage: scripts/release.sh [CANDIDATE_BUNDLE] (default models/candidate); then review the
 # reports and move the bundle into models/release (or register it: `pokedex registry register`).
 # POKEDEX_REAL_PHOTOS (a labelled photo set, validation only) adds the photo figures.
@@ -16,9 +17,9 @@ photos=()
 
 rm -rf "$reports/evaluation"
 mkdir -p "$reports"
+pokedex export --model "$candidate" --processed "$processed" --fp16-weights
 pokedex evaluate --model "$candidate" --processed "$processed" --out "$reports/evaluation" \
   --embeddings "${photos[@]}"
-pokedex export --model "$candidate" --processed "$processed"
 pokedex benchmark inference --model "$candidate" --processed "$processed" \
   | tee "$reports/inference-benchmark.md"
 pokedex drift profile --model "$candidate" --processed "$processed"

@@ -32,6 +32,7 @@ from torch import nn
 from pokedex.bundle import Bundle, update_meta
 from pokedex.data.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
+from pokedex.io import atomic_file
 from pokedex.models.net import PokedexNet, load_net
 from pokedex.onnx_check import load_onnx_checked
 from pokedex.serving.predictor import OUTPUTS, VARIANTS
@@ -200,14 +201,12 @@ def halve_weights(bundle: Bundle) -> Bundle:
     logits by ~1e-3, far below what changes a prediction, and an export made afterwards is
     checked against the rounded weights, so parity stays exact.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
-    state = load_file(bundle.file("weights.safetensors"))
-    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    tmp = bundle.path / ".weights.fp16.tmp"
-    save_file(half, str(tmp))
-    shutil.copymode(bundle.path / "weights.safetensors", tmp)
-    os.replace(tmp, bundle.path / "weights.safetensors")
+    target = bundle.file("weights.safetensors")
+    half = {k: v.half() if v.is_floating_point() else v for k, v in load_file(target).items()}
+    with atomic_file(target) as fh:
+        fh.write(save(half))
     return update_meta(bundle, weights_dtype="float16")
 
 
