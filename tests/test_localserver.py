@@ -24,22 +24,22 @@ def test_a_server_is_yielded_once_it_answers_and_is_stopped_afterwards(tmp_path:
     assert proc.returncode is not None  # stopped and reaped
 
 
-def test_a_server_that_dies_at_start_up_raises_with_its_log(tmp_path: Path) -> None:
-    command = [sys.executable, "-c", "import sys; print('no model here'); sys.exit(3)"]
+@pytest.mark.parametrize(
+    ("code", "timeout", "says"),
+    [
+        ("import sys; print('no model here'); sys.exit(3)", 60, "no model here"),  # its log
+        ("import time; time.sleep(60)", 0.5, "not ready"),
+    ],
+    ids=["dies-at-start-up", "never-ready"],
+)
+def test_a_server_that_never_answers_raises_saying_why(
+    tmp_path: Path, code: str, timeout: float, says: str
+) -> None:
     url = f"http://127.0.0.1:{free_port()}/"
+    command = [sys.executable, "-c", code]
     with (
-        pytest.raises(PokedexError, match="no model here"),
-        server_process(command, url, tmp_path / "log", timeout=60),
-    ):
-        pass
-
-
-def test_a_server_never_ready_times_out_and_is_stopped(tmp_path: Path) -> None:
-    command = [sys.executable, "-c", "import time; time.sleep(60)"]
-    url = f"http://127.0.0.1:{free_port()}/"
-    with (
-        pytest.raises(PokedexError, match="not ready"),
-        server_process(command, url, tmp_path / "log", timeout=0.5),
+        pytest.raises(PokedexError, match=says),
+        server_process(command, url, tmp_path / "log", timeout=timeout),
     ):
         pass
 

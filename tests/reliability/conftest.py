@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from pokedex.localserver import free_port
-from tests.serving.conftest import write_bundle
+from tests.serving.conftest import write_model_root
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))
 MB = 1024 * 1024
@@ -143,10 +143,7 @@ def start_server(folder: Path, model: Path, db: Path | None = None, **settings: 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An allowlisted models folder holding the tiny ONNX bundles v1 and v2."""
-    root = tmp_path_factory.mktemp("models")
-    write_bundle(root / "v1", version="v1")
-    write_bundle(root / "v2", version="v2", seed=1)
-    return root
+    return write_model_root(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

@@ -134,13 +134,17 @@ def write_bundle(path: Path, *, version: str = "v1", seed: int = 0, **meta: Any)
     return path
 
 
-@pytest.fixture(scope="session")
-def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An allowlisted models folder holding bundles v1 and v2."""
-    root = tmp_path_factory.mktemp("models")
+def write_model_root(root: Path) -> Path:
+    """A models folder holding two different bundles, ``v1`` and ``v2``."""
     write_bundle(root / "v1", version="v1")
     write_bundle(root / "v2", version="v2", seed=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An allowlisted models folder holding bundles v1 and v2."""
+    return write_model_root(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(autouse=True)

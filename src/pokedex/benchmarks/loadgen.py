@@ -136,22 +136,17 @@ def run_level(
 ) -> LevelResult:
     """Drive ``url`` with ``concurrency`` clients, each request carrying ``per_request`` images
     (1: multipart field ``file``; more: field ``files``, the batch route); see module doc."""
-    return asyncio.run(_level(url, images, concurrency, window_s, warmup_s, pid, per_request))
+    bodies = request_bodies(images, per_request)
+    result = LevelResult(concurrency, window_s, [], images_per_request=per_request)
+    return asyncio.run(_level(url, bodies, result, warmup_s, pid))
 
 
 async def _level(
-    url: str,
-    images: list[bytes],
-    concurrency: int,
-    window_s: float,
-    warmup_s: float,
-    pid: int,
-    per_request: int,
+    url: str, bodies: list[bytes], result: LevelResult, warmup_s: float, pid: int
 ) -> LevelResult:
-    bodies = request_bodies(images, per_request)
+    concurrency = result.concurrency
     start = time.perf_counter()
-    begin, end = start + warmup_s, start + warmup_s + window_s
-    result = LevelResult(concurrency, window_s, [], images_per_request=per_request)
+    begin, end = start + warmup_s, start + warmup_s + result.window_s
     headers = {"Content-Type": CONTENT_TYPE}
     cpu_before = time.process_time()
     peak = [process_rss(pid)]
