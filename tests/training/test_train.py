@@ -118,6 +118,19 @@ def test_every_experiment_preset_composes(experiment: str) -> None:
     assert cfg.data.batch_size > 0
 
 
+def test_the_gpu_preset_is_the_cpu_recipe_scaled_up() -> None:
+    cpu, gpu = compose_config(["experiment=cpu"]), compose_config(["experiment=gpu"])
+    assert gpu.augment == cpu.augment  # what the ablation chose, not the default preset
+    assert gpu.model.arch == cpu.model.arch
+    assert (gpu.optim.schedule, gpu.optim.weight_decay) == (
+        cpu.optim.schedule,
+        cpu.optim.weight_decay,
+    )
+    assert gpu.data.batch_size > cpu.data.batch_size
+    assert gpu.optim.lr > cpu.optim.lr  # scaled with the batch
+    assert gpu.trainer.max_epochs > cpu.trainer.max_epochs
+
+
 def test_a_mistyped_override_fails_before_training() -> None:
     with pytest.raises(PokedexError, match="bad training config"):
         compose_config(["optim.learning_rate=0.1"])
