@@ -205,28 +205,38 @@ def bench_training(
     raw: Annotated[Path, typer.Option(help="Raw data folder (for the naive pipeline).")] = Path(
         "data/raw"
     ),
-    arch: Annotated[str, typer.Option(help="Backbone.")] = "resnet18",
-    size: Annotated[int, typer.Option(help="Input size.")] = 64,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    experiment: Annotated[
+        str, typer.Option(help="Training preset giving the defaults below (configs/experiment).")
+    ] = "cpu",
+    arch: Annotated[str | None, typer.Option(help="Backbone (default: the preset's).")] = None,
+    size: Annotated[int | None, typer.Option(help="Input size (default: the preset's).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (default: the preset's).")
+    ] = None,
     augment: Annotated[
-        str, typer.Option(help="Augmentation preset of ours (configs/augment/NAME.yaml).")
-    ] = "moderate",
+        str | None,
+        typer.Option(
+            help="Augmentation preset of ours, configs/augment/NAME.yaml (default: the "
+            "experiment's augmentation)."
+        ),
+    ] = None,
     steps: Annotated[int, typer.Option(help="Timed steps per repeat.")] = 10,
     repeats: Annotated[int, typer.Option(help="Interleaved repeats.")] = 2,
 ) -> None:
     """Training images/s: naive file pipeline vs ours vs in-memory tensors (the ceiling).
 
-    The defaults are the `experiment=cpu` recipe's model, batch size and augmentation.
+    The defaults are the `experiment=cpu` recipe's model, input size, batch size and augmentation.
     """
-    from pokedex.benchmarks.training import augment_preset, format_table, run
+    from pokedex.benchmarks.training import augment_preset, format_table, recipe, run
 
+    preset = recipe(experiment)
     results = run(
         processed,
         raw,
-        arch=arch,
-        size=size,
-        batch_size=batch_size,
-        augment=augment_preset(augment),
+        arch=arch or preset.arch,
+        size=size or preset.size,
+        batch_size=batch_size or preset.batch_size,
+        augment=augment_preset(augment) if augment else preset.augment,
         steps=steps,
         repeats=repeats,
     )

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pokedex.benchmarks.training import PipelineResult, augment_preset, format_table
+from pokedex.benchmarks.training import PipelineResult, augment_preset, format_table, recipe
 from pokedex.cli import app
+from pokedex.train import compose_config
 
 
 def test_the_command_times_each_pipeline_on_the_test_data(processed: Path) -> None:
@@ -35,7 +36,16 @@ def test_the_table_gives_best_and_median_with_ratios_to_naive_and_ceiling() -> N
     assert "| ceiling | 100.0 | 90.0 | 2.00 | 1.00 |" in table
 
 
-def test_ours_uses_the_recipes_augmentation_preset() -> None:
+def test_the_defaults_follow_the_cpu_preset_and_a_named_preset_replaces_its_augmentation() -> None:
+    cpu = compose_config(["experiment=cpu"])
+    defaults = recipe()
+    assert (defaults.arch, defaults.size, defaults.batch_size) == (
+        cpu.model.arch,
+        cpu.model.input_size,
+        cpu.data.batch_size,
+    )
+    assert defaults.augment.brightness == cpu.augment.brightness
+    assert defaults.augment.scale == tuple(cpu.augment.scale)
     moderate, default = augment_preset("moderate"), augment_preset("default")
     assert moderate.rotate == 0.0
     assert default.rotate == 15.0

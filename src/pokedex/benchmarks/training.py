@@ -135,6 +135,27 @@ def run(
     return list(results.values())
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What the benchmark takes from a training preset: model, input, batch, augmentation."""
+
+    arch: str
+    size: int
+    batch_size: int
+    augment: AugmentConfig
+
+
+def recipe(experiment: str = "cpu") -> Recipe:
+    """The model, input size, batch size and augmentation of ``experiment=<experiment>``."""
+    from omegaconf import OmegaConf
+
+    from pokedex.train import compose_config
+
+    cfg = compose_config([f"experiment={experiment}"])
+    augment = AugmentConfig(**OmegaConf.to_container(cfg.augment))  # type: ignore[arg-type]
+    return Recipe(cfg.model.arch, cfg.model.input_size, cfg.data.batch_size, augment)
+
+
 def augment_preset(name: str) -> AugmentConfig:
     """The augmentation strengths of ``configs/augment/<name>.yaml``."""
     from omegaconf import OmegaConf
