@@ -45,7 +45,7 @@ def test_the_defaults_follow_the_cpu_preset_and_a_named_preset_replaces_its_augm
         cpu.data.batch_size,
     )
     assert defaults.augment.brightness == cpu.augment.brightness
-    assert defaults.augment.scale == tuple(cpu.augment.scale)
+    assert list(defaults.augment.scale) == list(cpu.augment.scale)
     moderate, default = augment_preset("moderate"), augment_preset("default")
     assert moderate.rotate == 0.0
     assert default.rotate == 15.0
