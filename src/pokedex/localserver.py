@@ -4,6 +4,7 @@ until a URL answers 200, stop (SIGTERM, then SIGKILL)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -25,10 +26,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM (a clean shutdown), SIGKILL after ``timeout`` seconds; reaped either way."""
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30.0, sig: int = signal.SIGTERM) -> None:
+    """``sig`` (SIGTERM: a clean shutdown), SIGKILL after ``timeout`` seconds; reaped either way."""
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -24,7 +24,8 @@ import numpy as np
 import psutil
 import pytest
 
-from pokedex.localserver import free_port
+from pokedex import localserver
+from pokedex.localserver import free_port, stop
 from tests.serving.conftest import write_model_root
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))
@@ -84,13 +85,7 @@ class Server:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40.0) -> int:
         """Signal the server and wait for it; SIGKILL if it outlives ``timeout``."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc, timeout, sig)
         return self.proc.returncode
 
 
@@ -106,15 +101,8 @@ def server_env(db: Path, settings: dict[str, Any]) -> dict[str, str]:
 def wait_ready(server: Server, timeout: float = READY_TIMEOUT_S) -> float:
     """Seconds until /readyz answers 200; fails if the process dies or never gets there."""
     start = time.monotonic()
-    while True:
-        assert server.proc.poll() is None, server.log.read_text()[-3000:]
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200:
-                return time.monotonic() - start
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() - start < timeout, "server never became ready"
-        time.sleep(0.05)
+    localserver.wait_ready(server.proc, f"{server.url}/readyz", server.log, timeout)
+    return time.monotonic() - start
 
 
 def start_server(folder: Path, model: Path, db: Path | None = None, **settings: Any) -> Server:
