@@ -9,6 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms import v2
 
 from pokedex.models.net import PokedexNet
 
@@ -29,6 +30,8 @@ class PokedexModule(L.LightningModule):
         label_smoothing: float = 0.1,
         types_weight: float = 0.2,
         mixup: float = 0.0,
+        cutmix: float = 0.0,
+        mix_prob: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["type_targets"])
@@ -36,6 +39,12 @@ class PokedexModule(L.LightningModule):
         targets = type_targets if type_targets is not None else torch.zeros(num_classes, 18)
         self.register_buffer("type_targets", targets.float(), persistent=False)
         self.use_types = type_targets is not None and types_weight > 0
+        mixes = [
+            mix(alpha=alpha, num_classes=num_classes)
+            for mix, alpha in ((v2.MixUp, mixup), (v2.CutMix, cutmix))
+            if alpha > 0
+        ]  # with both on, each batch draws one of them
+        self.mix = v2.RandomApply([v2.RandomChoice(mixes)], p=mix_prob) if mixes else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Species and type logits."""
@@ -43,23 +52,14 @@ class PokedexModule(L.LightningModule):
 
     def _losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hp = self.hparams
-        lam, perm = 1.0, None
-        if self.training and hp.mixup > 0:
-            lam = float(torch.distributions.Beta(hp.mixup, hp.mixup).sample())
-            perm = torch.randperm(x.shape[0], device=x.device)
-            x = lam * x + (1 - lam) * x[perm]
+        target = y  # class indices, or (N, C) class probabilities once mixed
+        if self.training and self.mix is not None:
+            x, mixed = self.mix(x, y)
+            target = mixed if mixed.ndim == 2 else y  # RandomApply left the batch as it was
         species, types = self(x)
-        loss = lam * F.cross_entropy(species, y, label_smoothing=hp.label_smoothing)
-        if perm is not None:
-            loss = loss + (1 - lam) * F.cross_entropy(
-                species, y[perm], label_smoothing=hp.label_smoothing
-            )
+        loss = F.cross_entropy(species, target, label_smoothing=hp.label_smoothing)
         if self.use_types:
-            t = (
-                self.type_targets[y]
-                if perm is None
-                else lam * self.type_targets[y] + (1 - lam) * self.type_targets[y[perm]]
-            )
+            t = self.type_targets[target] if target.ndim == 1 else target @ self.type_targets
             loss = loss + hp.types_weight * F.binary_cross_entropy_with_logits(types.float(), t)
         return loss, species
 
