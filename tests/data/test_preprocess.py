@@ -73,6 +73,18 @@ def test_transparent_pixels_take_the_background_colour() -> None:
     assert flatten(canvas, (10, 200, 30)).shape == (1, CANVAS, CANVAS, 3)
 
 
+def test_flatten_is_straight_alpha_compositing() -> None:
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (2, 16, 16, 4), dtype=np.uint8)
+    bg = np.array([10, 200, 30])
+    a = batch[..., 3:] / 255
+    expected = (batch[..., :3] * a + bg * (1 - a)) / 255
+    out = flatten(batch, (10, 200, 30))
+    assert out.dtype == np.float32
+    assert out.shape == (2, 16, 16, 3)
+    assert np.allclose(out, expected, atol=1e-6)
+
+
 def test_fit_square_keeps_aspect_and_centres() -> None:
     canvas = fit_square(Image.new("RGBA", (200, 100), (255, 0, 0, 255)), 128)  # (128, 128, 4)
     alpha = canvas[..., 3]

@@ -41,6 +41,30 @@ def test_each_statistic_moves_with_what_it_names() -> None:
     assert 0.0 < plain["alpha_coverage"] < 1.0
 
 
+def test_statistics_follow_their_textbook_definitions() -> None:
+    rng = np.random.default_rng(3)
+    batch = rng.integers(0, 256, (3, 32, 32, 4), dtype=np.uint8)
+    a = batch[..., 3:].astype(np.float64) / 255
+    rgb = (batch[..., :3] * a + 255 * (1 - a)) / 255  # straight alpha over white, float64
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    rg, yb = r - g, (r + g) / 2 - b
+    lap = 4 * luma[:, 1:-1, 1:-1] - sum(
+        luma[:, i : i + 30, j : j + 30] for i, j in ((0, 1), (2, 1), (1, 0), (1, 2))
+    )
+    expected = {
+        "brightness": luma.mean(axis=(1, 2)),
+        "contrast": luma.std(axis=(1, 2)),
+        "colourfulness": np.hypot(rg.std(axis=(1, 2)), yb.std(axis=(1, 2)))
+        + 0.3 * np.hypot(rg.mean(axis=(1, 2)), yb.mean(axis=(1, 2))),
+        "sharpness": np.abs(lap).mean(axis=(1, 2)),
+        "alpha_coverage": (batch[..., 3] >= 128).mean(axis=(1, 2)),
+    }
+    stats = canvas_stats(batch, WHITE)
+    for name, values in expected.items():
+        assert stats[name] == pytest.approx(values, rel=1e-5, abs=1e-6), name
+
+
 def test_embedding_summary_shapes() -> None:
     features = np.arange(24, dtype=np.float32).reshape(2, 12)  # (N, D)
     summary = embedding_summary(features)

@@ -27,7 +27,8 @@ MODEL_FEATURES = {
 EMBEDDING_HEAD = 8  # leading embedding dimensions logged per prediction (the multivariate test)
 EMBEDDING = "embedding"  # the name of that joint test
 DRIFT_FEATURES = (*IMAGE_FEATURES, *MODEL_FEATURES, EMBEDDING)  # every drift test, by name
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+# rows: luma (BT.601), red-green, yellow-blue (Hasler & Süsstrunk's opponent axes)
+_OPPONENT = np.array([[0.299, 0.587, 0.114], [1.0, -1.0, 0.0], [0.5, 0.5, -1.0]], dtype=np.float32)
 
 
 def canvas_stats(canvases: np.ndarray, background: tuple[int, int, int]) -> dict[str, np.ndarray]:
@@ -38,7 +39,11 @@ def canvas_stats(canvases: np.ndarray, background: tuple[int, int, int]) -> dict
 def flat_stats(rgb: np.ndarray, alpha: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`canvas_stats` from the composited canvases ``(N, S, S, 3)`` in [0, 1] and their
     alpha ``(N, S, S)`` uint8 (the server composites once for these and the model input)."""
-    luma = rgb @ _LUMA  # (N, S, S)
+    n, h, w, _ = rgb.shape
+    # luma and the two opponent colour axes as contiguous planes (N, 3, S*S), one product
+    planes = _OPPONENT @ rgb.reshape(n, h * w, 3).transpose(0, 2, 1)
+    mean, std = planes.mean(axis=2), planes.std(axis=2)
+    luma = planes[:, 0].reshape(n, h, w)
     # 4-neighbour Laplacian on the interior pixels: (N, S-2, S-2)
     lap = (
         4 * luma[:, 1:-1, 1:-1]
@@ -48,22 +53,13 @@ def flat_stats(rgb: np.ndarray, alpha: np.ndarray) -> dict[str, np.ndarray]:
         - luma[:, 1:-1, 2:]
     )
     return {
-        "brightness": luma.mean(axis=(1, 2)),
-        "contrast": luma.std(axis=(1, 2)),
-        "colourfulness": colourfulness(rgb),
+        "brightness": mean[:, 0],
+        "contrast": std[:, 0],
+        # Hasler & Süsstrunk (2003): spread and offset of the r-g and yellow-blue axes
+        "colourfulness": np.hypot(std[:, 1], std[:, 2]) + 0.3 * np.hypot(mean[:, 1], mean[:, 2]),
         "sharpness": np.abs(lap).mean(axis=(1, 2)),
         "alpha_coverage": (alpha >= 128).mean(axis=(1, 2)),
     }
-
-
-def colourfulness(rgb: np.ndarray) -> np.ndarray:
-    """Hasler & Süsstrunk (2003) colourfulness of ``(N, H, W, 3)`` images in [0, 1]: ``(N,)``."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    rg = r - g
-    yb = 0.5 * (r + g) - b
-    std = np.hypot(rg.std(axis=(1, 2)), yb.std(axis=(1, 2)))
-    mean = np.hypot(rg.mean(axis=(1, 2)), yb.mean(axis=(1, 2)))
-    return std + 0.3 * mean
 
 
 def embedding_summary(features: np.ndarray) -> dict[str, np.ndarray]:
