@@ -10,17 +10,22 @@
     model.onnx ...     exported variants, added by `pokedex export`
     embeddings.json    2-D projection of test-split features, added by `pokedex evaluate
                        --embeddings` (the UI's embedding map)
+    centroids.npy      (classes, features) float16 unit mean embedding per species, added by
+                       `pokedex evaluate` (the cosine open-set score)
 
 No torch import here: serving reads bundles too.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pokedex.data.preprocess import PreprocessSpec
 from pokedex.errors import PokedexError
@@ -29,6 +34,7 @@ from pokedex.io import atomic_path, write_json_atomic
 FORMAT_VERSION = 1
 REQUIRED = ("bundle.json", "classes.json")
 EMBEDDINGS_FILE = "embeddings.json"
+CENTROIDS_FILE = "centroids.npy"
 
 
 @dataclass
@@ -117,3 +123,26 @@ def update_meta(bundle: Bundle, **changes: Any) -> Bundle:
     meta = {**bundle.meta, **changes}
     write_json_atomic(bundle.path / "bundle.json", meta)
     return read_bundle(bundle.path)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` in the .npy format (no pickle), for an atomic write."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def read_centroids(bundle: Bundle) -> np.ndarray | None:
+    """The bundle's class centroids ``(classes, D)``, or None when it has none."""
+    path = bundle.path / CENTROIDS_FILE
+    if not path.is_file():
+        return None
+    try:
+        centroids = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise PokedexError(f"{path}: not a .npy array: {exc}") from exc
+    if centroids.ndim != 2 or len(centroids) != len(bundle.classes):
+        raise PokedexError(
+            f"{path}: shape {centroids.shape}, expected ({len(bundle.classes)}, features)"
+        )
+    return centroids

@@ -5,7 +5,8 @@ Writes one folder, replaced as a whole:
     metrics.json  report.md  reliability.png  per_species.csv
     [embeddings.html  embeddings.png  embeddings.json]
 and, when asked to calibrate, stores ``temperature``, ``open_set`` and ``confused_pairs`` in the
-bundle metadata (and ``embeddings.json`` in the bundle, for the UI's embedding map).
+bundle metadata, the class centroids of the open-set score in ``centroids.npy`` (and
+``embeddings.json`` in the bundle, for the UI's embedding map).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from pokedex.bundle import EMBEDDINGS_FILE, Bundle, update_meta
+from pokedex.bundle import CENTROIDS_FILE, EMBEDDINGS_FILE, Bundle, npy_bytes, update_meta
 from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.evaluation import calibration, openset
@@ -132,8 +133,16 @@ def evaluate(
     net = load_net(bundle).to(memory_format=torch.channels_last)
     spec = bundle.preprocess
     log.info("evaluating %s on %d %s images", bundle.name, len(labels), split)
-    outputs = run_net(net, images, spec, features=embeddings)
-    val = run_net(net, val_images, spec)
+    outputs = run_net(net, images, spec, features=True)
+    val = run_net(net, val_images, spec, features=True)
+    # the training species' mean embedding directions, for the cosine open-set score; stored
+    # (and scored here) as float16, exactly what the server will read from the bundle
+    train_images, train_labels = load_split(processed, "train", bundle.classes)
+    train_features = run_net(net, train_images, spec, features=True).features
+    assert train_features is not None
+    centroids = openset.class_centroids(train_features, train_labels, len(bundle.classes)).astype(
+        np.float16
+    )
 
     fitted = calibrate
     temperature = (
@@ -172,20 +181,23 @@ def evaluate(
     unknown_test, kinds = openset.generate_unknowns(
         UNKNOWNS_PER_SET, seed=1, backgrounds=backgrounds[1]
     )
+
+    def table(o: NetOutputs) -> dict[str, np.ndarray]:
+        return openset.score_table(o.species, temperature, o.features, centroids)
+
     osr = openset.fit_open_set(
-        val.species,
-        run_net(net, unknown_val, spec).species,
-        outputs.species,
-        run_net(net, unknown_test, spec).species,
-        temperature,
+        table(val),
+        table(run_net(net, unknown_val, spec, features=True)),
+        table(outputs),
+        table(run_net(net, unknown_test, spec, features=True)),
         test_kinds=kinds,
     )
     metrics["open_set"] = osr
     if photo_canvases is not None:
-        photo_logits = run_net(net, photo_canvases, spec).species
-        score = openset.known_score(photo_logits, temperature, osr["score"])
+        photo_outputs = run_net(net, photo_canvases, spec, features=True)
+        score = openset.rule_score(osr["score"], table(photo_outputs), osr.get("standardize"))
         metrics["photos"] = {
-            **accuracy(photo_logits, photo_labels),
+            **accuracy(photo_outputs.species, photo_labels),
             "accepted": float((score >= osr["threshold"]).mean()),
         }
     pred = outputs.species.argmax(axis=1)
@@ -204,7 +216,8 @@ def evaluate(
         write_json_atomic(tmp / "metrics.json", metrics)
 
     if calibrate:
-        keep = ("score", "threshold", "false_accept", "false_reject")
+        keep = ("score", "threshold", "standardize", "false_accept", "false_reject")
+        write_bytes_atomic(bundle.path / CENTROIDS_FILE, npy_bytes(centroids))
         if embeddings:
             write_bytes_atomic(bundle.path / EMBEDDINGS_FILE, (out / EMBEDDINGS_FILE).read_bytes())
         # photo figures under the keys a training run records them with (the card, the docs)
@@ -212,7 +225,7 @@ def evaluate(
         update_meta(
             bundle,
             temperature=temperature,
-            open_set={k: osr[k] for k in keep},
+            open_set={k: osr[k] for k in keep if k in osr},
             confused_pairs=metrics["confused_pairs"][:CONFUSED_IN_BUNDLE],
             metrics={**bundle.meta.get("metrics", {}), **photos},
         )

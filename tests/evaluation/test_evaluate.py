@@ -96,15 +96,18 @@ def test_calibration_is_fitted_and_stored(calibrated: tuple[dict[str, Any], Path
     assert 0.0 <= cal["ece_after"] <= 1.0
     meta = read_bundle(bundle_path).meta
     assert meta["temperature"] == pytest.approx(cal["temperature"])
-    assert meta["open_set"] == {
-        k: metrics["open_set"][k] for k in ("score", "threshold", "false_accept", "false_reject")
-    }
+    keep = ("score", "threshold", "standardize", "false_accept", "false_reject")
+    assert meta["open_set"] == {k: metrics["open_set"][k] for k in keep if k in metrics["open_set"]}
+    centroids = np.load(bundle_path / "centroids.npy", allow_pickle=False)
+    assert centroids.shape == (len(CLASSES), centroids.shape[1])
+    assert centroids.dtype == np.float16
     assert meta["confused_pairs"] == metrics["confused_pairs"][: evaluate_module.CONFUSED_IN_BUNDLE]
 
 
 def test_threshold_rejects_generated_images(calibrated: tuple[dict[str, Any], Path, Path]) -> None:
     osr = calibrated[0]["open_set"]
-    assert osr["score"] in ("msp", "energy")
+    assert osr["score"] in ("msp", "energy", "cosine", "energy+cosine")
+    assert set(osr["candidates"]) == {"msp", "energy", "cosine", "energy+cosine"}
     assert osr["n_unknown"] == UNKNOWNS
     assert osr["false_accept"] <= 0.2  # most non-Pokémon are flagged unknown
     assert osr["false_accept_by_kind"]["uniform_noise"] == 0.0

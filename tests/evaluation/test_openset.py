@@ -8,11 +8,20 @@ import pytest
 from pokedex.evaluation.openset import (
     KINDS,
     auroc,
+    class_centroids,
+    cosine_score,
     fit_open_set,
     generate_unknowns,
     known_score,
+    rule_score,
+    score_table,
     threshold_for,
 )
+
+
+def fit(*logits: np.ndarray, **kwargs: object) -> dict:
+    """fit_open_set on logits alone (T = 1): the msp and energy candidates."""
+    return fit_open_set(*(score_table(z, 1.0) for z in logits), **kwargs)  # type: ignore[arg-type]
 
 
 def test_scores_follow_their_formulas() -> None:
@@ -52,7 +61,7 @@ def test_fit_picks_the_score_that_lets_fewer_unknowns_through() -> None:
     # unknowns: one large logit (high msp) but the others very negative, so logsumexp is small
     # only in the energy score... and a flat high set that fools energy but not msp
     flat_high = np.full((200, 10), 9.0) + rng.normal(0, 0.1, (200, 10))
-    result = fit_open_set(sprites(200), flat_high, sprites(200), flat_high, 1.0)
+    result = fit(sprites(200), flat_high, sprites(200), flat_high)
     assert result["score"] == "msp"  # flat logits have msp ~0.1, but energy ~ 9 + log 10
     assert result["candidates"]["energy"]["val_false_accept"] > 0.9
     assert result["false_accept"] == 0.0
@@ -60,7 +69,7 @@ def test_fit_picks_the_score_that_lets_fewer_unknowns_through() -> None:
 
     peaked_low = np.full((200, 10), -30.0)
     peaked_low[:, 0] = 0.0  # msp ~1 like a sprite, energy ~0 far below the sprites' ~12
-    result = fit_open_set(sprites(200), peaked_low, sprites(200), peaked_low, 1.0)
+    result = fit(sprites(200), peaked_low, sprites(200), peaked_low)
     assert result["score"] == "energy"
     assert result["false_accept"] == 0.0
 
@@ -68,10 +77,53 @@ def test_fit_picks_the_score_that_lets_fewer_unknowns_through() -> None:
 def test_fit_reports_false_accepts_per_kind() -> None:
     known = np.tile([[5.0, 0.0]], (20, 1))
     unknown = np.array([[5.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
-    result = fit_open_set(known, unknown, known, unknown, 1.0, test_kinds=["a", "a", "b", "b"])
+    result = fit(known, unknown, known, unknown, test_kinds=["a", "a", "b", "b"])
     assert result["false_accept_by_kind"] == {"a": 0.5, "b": 0.0}
     assert result["false_accept"] == 0.25
     assert (result["n_known"], result["n_unknown"]) == (20, 4)
+
+
+def test_centroids_are_unit_class_means_and_cosine_is_the_nearest() -> None:
+    features = np.array([[2.0, 0.0], [0.0, 5.0], [3.0, 3.0], [1.0, 0.0]])
+    labels = np.array([0, 0, 1, 0])
+    c = class_centroids(features, labels, 3)
+    unit = np.array([1.0, 0.0]) + np.array([1.0, 0.0]) + np.array([0.0, 1.0])  # mean direction
+    assert np.allclose(c[0], unit / np.linalg.norm(unit))
+    assert np.allclose(c[1], [2**-0.5, 2**-0.5])
+    assert np.allclose(c[2], 0.0)  # a class without images matches nothing
+    assert cosine_score(np.array([[10.0, 10.0], [0.0, -1.0]]), c) == pytest.approx([1.0, 0.0])
+
+
+def test_combined_score_picks_what_neither_part_rejects_alone() -> None:
+    """Unknowns with sprite-like energy but off-centroid embeddings, and the reverse: each
+    single score lets half of them through, the standardised sum rejects both halves."""
+    rng = np.random.default_rng(0)
+    n, d = 400, 16
+    centroids = np.eye(d)[:4]
+
+    def images(energy: float, on_centroid: bool) -> dict[str, np.ndarray]:
+        z = rng.normal(0, 0.3, (n, 4))
+        z[:, 0] += energy
+        f = rng.normal(0, 0.5, (n, d))
+        f[:, 0] += 4.0 if on_centroid else 0.0
+        return score_table(z, 1.0, f, centroids)
+
+    known = images(10.0, True)
+    unknown = {
+        k: np.concatenate([a, b])
+        for (k, a), b in zip(images(10.0, False).items(), images(0.0, True).values(), strict=True)
+    }
+    result = fit_open_set(known, unknown, images(10.0, True), unknown)
+    assert result["score"] == "energy+cosine"
+    assert result["candidates"]["energy"]["val_false_accept"] > 0.4
+    assert result["candidates"]["cosine"]["val_false_accept"] > 0.4
+    assert result["false_accept"] < 0.05
+    assert set(result["standardize"]) == {"energy", "cosine"}
+    # the stored rule reproduces the decision from a fresh table
+    again = rule_score("energy+cosine", unknown, result["standardize"])
+    assert ((again >= result["threshold"]).mean()) == result["false_accept"]
+    with pytest.raises(ValueError, match="standardisation"):
+        rule_score("energy+cosine", unknown)
 
 
 def test_unknowns_are_deterministic_and_cover_every_kind() -> None:

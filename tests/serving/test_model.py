@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pokedex.bundle import npy_bytes
 from pokedex.errors import PokedexError
-from pokedex.evaluation.openset import known_score
+from pokedex.evaluation.openset import class_centroids, rule_score, score_table
 from pokedex.serving.batching import Row
 from pokedex.serving.model import check_reload_ref, load_model, resolve_ref
 from tests.serving.conftest import CLASSES
@@ -42,7 +43,7 @@ def test_open_set_energy_lower_is_known(model_root: Path, tmp_path: Path) -> Non
     assert model.is_known(_row(flat, energy=-2.0)) is False
 
 
-@pytest.mark.parametrize("score", ["msp", "energy"])
+@pytest.mark.parametrize("score", ["msp", "energy", "cosine", "energy+cosine"])
 def test_open_set_decision_matches_the_evaluation_rule(
     model_root: Path, tmp_path: Path, score: str
 ) -> None:
@@ -50,11 +51,19 @@ def test_open_set_decision_matches_the_evaluation_rule(
     temperature = 1.7
     inputs = np.random.default_rng(0).normal(0, 3, (64, 3, 32, 32)).astype(np.float32)
     bare = load_model(str(_with_meta(model_root / "v1", tmp_path / "bare")))
-    [logits] = bare.predictor.session.run(["species"], {"input": inputs})
-    scores = known_score(logits, temperature, score)
+    logits, features = bare.predictor.session.run(["species", "features"], {"input": inputs})
+    # centroids from half the images' own predictions, stored as the evaluation stores them
+    centroids = class_centroids(features[::2], logits[::2].argmax(1), len(CLASSES))
+    centroids = centroids.astype(np.float16)
+    table = score_table(logits, temperature, features, centroids)
+    standardize = {k: (float(v.mean()), float(v.std())) for k, v in table.items()}
+    scores = rule_score(score, table, standardize)
     threshold = float(np.median(scores))  # half the images on each side
     rule = {"score": score, "threshold": threshold}
+    if score == "energy+cosine":
+        rule["standardize"] = {k: standardize[k] for k in ("energy", "cosine")}
     bundle = _with_meta(model_root / "v1", tmp_path / "b", open_set=rule, temperature=temperature)
+    (bundle / "centroids.npy").write_bytes(npy_bytes(centroids))
     model = load_model(str(bundle))
     out = model.predictor.run(inputs)
     served = [
@@ -69,9 +78,32 @@ def test_open_set_decision_matches_the_evaluation_rule(
         for i in range(len(inputs))
     ]
     expected = scores >= threshold
-    near = np.isclose(scores, threshold, rtol=1e-5)  # float32 vs float64 at the boundary
+    near = np.isclose(scores, threshold, rtol=1e-4, atol=1e-5)  # float32 vs 64 at the boundary
     assert np.array_equal(np.asarray(served)[~near], expected[~near])
     assert 0 < expected.sum() < len(inputs)
+
+
+@pytest.mark.parametrize(
+    ("centroids", "message"),
+    [(None, "needs centroids.npy"), (np.zeros((6, 3)), "needs centroids.npy"),
+     (np.zeros((5, 8)), r"shape \(5, 8\)")],
+)  # fmt: skip
+def test_a_cosine_rule_without_matching_centroids_fails_at_load(
+    model_root: Path, tmp_path: Path, centroids: np.ndarray | None, message: str
+) -> None:
+    rule = {"score": "cosine", "threshold": 0.5}
+    bundle = _with_meta(model_root / "v1", tmp_path / "b", open_set=rule)
+    if centroids is not None:
+        (bundle / "centroids.npy").write_bytes(npy_bytes(centroids))
+    with pytest.raises(PokedexError, match=message):
+        load_model(str(bundle))
+
+
+def test_a_combined_rule_needs_its_standardisation(model_root: Path, tmp_path: Path) -> None:
+    rule = {"score": "energy+cosine", "threshold": 0.0}
+    bundle = _with_meta(model_root / "v1", tmp_path / "b", open_set=rule)
+    with pytest.raises(PokedexError, match="standardize"):
+        load_model(str(bundle))
 
 
 def test_invalid_open_set_fails_at_load(model_root: Path, tmp_path: Path) -> None:

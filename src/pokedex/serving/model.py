@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
+from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, read_centroids
 from pokedex.dex.catalog import Species, load_catalog, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
+from pokedex.evaluation.openset import cosine_score, rule_score
 from pokedex.serving.batching import Row
 from pokedex.serving.predictor import OnnxPredictor
 from pokedex.serving.schemas import (
@@ -56,6 +57,7 @@ class ServedModel:
     open_set: OpenSetInfo | None
     confused_pairs: tuple[ConfusedPair, ...] = ()
     embeddings: EmbeddingMap | None = None
+    centroids: np.ndarray | None = None  # (C, D) for the cosine open-set scores
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @cached_property
@@ -134,13 +136,15 @@ class ServedModel:
         )
 
     def is_known(self, row: Row) -> bool:
-        """Open-set decision: low confidence (or high energy) means "not a known species"."""
-        if self.open_set is None:
+        """Open-set decision, the rule `pokedex evaluate` fitted: known when score >= threshold."""
+        rule = self.open_set
+        if rule is None:
             return True
-        if self.open_set.score == "energy":
-            # row.energy = -T*logsumexp(logits/T); the rule thresholds its negation
-            return -row.energy >= self.open_set.threshold
-        return float(row.probabilities.max()) >= self.open_set.threshold
+        # row.energy = -T*logsumexp(logits/T); the scores use its negation (higher = known)
+        table = {"msp": row.probabilities.max(keepdims=True), "energy": np.array([-row.energy])}
+        if "cosine" in rule.score and self.centroids is not None:
+            table["cosine"] = cosine_score(row.features[None], self.centroids)
+        return bool(rule_score(rule.score, table, rule.standardize)[0] >= rule.threshold)
 
 
 def _types_from_head(type_probabilities: np.ndarray) -> list[str]:
@@ -195,6 +199,7 @@ def load_model(
         _open_set(bundle),
         _confused_pairs(bundle),
         _embeddings(bundle),
+        read_centroids(bundle),
     )
     size = bundle.preprocess.size
     out = predictor.run(np.zeros((1, 3, size, size), dtype=np.float32))
@@ -202,6 +207,13 @@ def load_model(
         raise PokedexError(
             f"{bundle.path}: the model outputs {out.probabilities.shape[1]} classes, "
             f"classes.json lists {len(bundle.classes)}"
+        )
+    width = out.features.shape[1]
+    usable = model.centroids is not None and model.centroids.shape[1] == width
+    if model.open_set is not None and "cosine" in model.open_set.score and not usable:
+        raise PokedexError(
+            f"{bundle.path}: the open-set score {model.open_set.score!r} needs centroids.npy "
+            f"with {width} features per species (run `pokedex evaluate` on the bundle)"
         )
     log.info("loaded model %s (%s) from %s", bundle.name, predictor.variant, bundle.path)
     return model

@@ -130,11 +130,20 @@ class OpenSetInfo(BaseModel):
     """How "known" is decided, as `pokedex evaluate` fits it: known when score >= threshold.
 
     ``msp``: the largest calibrated probability; ``energy``: the negative free energy
-    ``T * logsumexp(logits / T)`` (see :mod:`pokedex.evaluation.openset`).
+    ``T * logsumexp(logits / T)``; ``cosine``: the largest cosine similarity of the embedding to
+    the species centroids; ``energy+cosine``: the sum of those two, each standardised by the
+    ``standardize`` mean and deviation (see :mod:`pokedex.evaluation.openset`).
     """
 
-    score: Literal["msp", "energy"]
+    score: Literal["msp", "energy", "cosine", "energy+cosine"]
     threshold: float
+    standardize: dict[str, tuple[float, float]] | None = None
+
+    @model_validator(mode="after")
+    def _parts_standardised(self) -> OpenSetInfo:
+        if self.score == "energy+cosine" and set(self.standardize or {}) != {"energy", "cosine"}:
+            raise ValueError("the energy+cosine score needs standardize for energy and cosine")
+        return self
 
 
 class ConfusedPair(BaseModel):
