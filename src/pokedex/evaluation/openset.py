@@ -65,7 +65,8 @@ def class_centroids(features: np.ndarray, labels: np.ndarray, num_classes: int) 
 
 def cosine_score(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Largest cosine similarity ``(N,)`` of embeddings ``(N, D)`` to the centroids ``(C, D)``."""
-    return (_unit(features.astype(np.float32)) @ centroids.T.astype(np.float32)).max(axis=1)
+    f = _unit(np.asarray(features, dtype=np.float32))
+    return (f @ np.asarray(centroids, dtype=np.float32).T).max(axis=1)  # no copy when float32
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

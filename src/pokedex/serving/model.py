@@ -199,7 +199,7 @@ def load_model(
         _open_set(bundle),
         _confused_pairs(bundle),
         _embeddings(bundle),
-        read_centroids(bundle),
+        _float32(read_centroids(bundle)),  # converted once, not per image
     )
     size = bundle.preprocess.size
     out = predictor.run(np.zeros((1, 3, size, size), dtype=np.float32))
@@ -217,6 +217,10 @@ def load_model(
         )
     log.info("loaded model %s (%s) from %s", bundle.name, predictor.variant, bundle.path)
     return model
+
+
+def _float32(array: np.ndarray | None) -> np.ndarray | None:
+    return None if array is None else array.astype(np.float32)
 
 
 def _open_set(bundle: Bundle) -> OpenSetInfo | None:
