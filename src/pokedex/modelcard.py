@@ -35,8 +35,7 @@ def _recipe(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         f"multi-label types head (loss weight {optim.get('types_weight')}).",
         f"- AdamW, lr {optim.get('lr')}, weight decay {optim.get('weight_decay')}, "
         f"{optim.get('schedule')} schedule with {optim.get('warmup_epochs')} warm-up epoch(s), "
-        f"label smoothing {optim.get('label_smoothing')}, mixup {optim.get('mixup')}, "
-        f"cutmix {optim.get('cutmix', 0.0)} on {optim.get('mix_prob', 1.0):.0%} of batches.",
+        f"label smoothing {optim.get('label_smoothing')}, {_mixing(optim)}.",
         f"- Batch {data.get('batch_size')}, {metrics.get('epochs', '?')} epochs "
         f"({minutes:.0f} min), precision `{trainer.get('precision')}`, gradient clipping "
         f"{trainer.get('gradient_clip_val')}.",
@@ -45,6 +44,14 @@ def _recipe(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         + ".",
         "",
     ]
+
+
+def _mixing(optim: dict[str, Any]) -> str:
+    mixup, cutmix = optim.get("mixup", 0.0) or 0.0, optim.get("cutmix", 0.0) or 0.0
+    if not (mixup or cutmix):
+        return "no mixup or CutMix"
+    parts = [f"{name} {alpha}" for name, alpha in (("mixup", mixup), ("CutMix", cutmix)) if alpha]
+    return f"{' and '.join(parts)} on {optim.get('mix_prob', 1.0):.0%} of batches"
 
 
 def _metrics(bundle: Bundle, evaluation: dict[str, Any] | None) -> list[str]:

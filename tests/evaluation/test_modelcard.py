@@ -73,3 +73,13 @@ def test_photo_figures_come_from_the_evaluation_when_training_had_no_photos(
     photo_row = next(line for line in card.splitlines() if line.startswith("| real photos"))
     assert "| 1361 | 26.2% | 43.8% |" in photo_row
     assert "| 0 | – |" in render_card(bundle).split("| real photos", 1)[1].splitlines()[0]
+
+
+def test_card_names_the_batch_mixing_of_the_recipe() -> None:
+    from pokedex.modelcard import _mixing
+
+    assert _mixing({"mixup": 0.0, "cutmix": 0.0}) == "no mixup or CutMix"
+    assert _mixing({"mixup": 0.0}) == "no mixup or CutMix"  # bundles from before CutMix
+    assert _mixing({"mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5}) == (
+        "mixup 0.2 and CutMix 1.0 on 50% of batches"
+    )
