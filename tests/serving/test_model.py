@@ -73,6 +73,7 @@ def test_open_set_decision_matches_the_evaluation_rule(
                 out.type_probabilities[i],
                 out.features[i],
                 float(out.energy[i]),
+                float(out.cosine[i]),
             )
         )
         for i in range(len(inputs))

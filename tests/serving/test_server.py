@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from tests.serving.conftest import serving_process
 
@@ -37,3 +39,18 @@ def test_serve_logs_json_and_shuts_down_cleanly(
     assert all(line["route"] in ("/readyz", "/v1/predict") for line in access)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM predictions").fetchone() == (5,)
+
+
+def test_serve_runs_numpy_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pokedex.serving.server as server
+
+    seen: list[int] = []
+
+    def fake_run(app: object, **kwargs: object) -> None:
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+
+    monkeypatch.setattr(server.uvicorn, "run", fake_run)
+    with threadpool_limits(limits=None):  # restores the test process's limits on the way out
+        server.serve(model="unused-until-startup")
+    assert seen
+    assert set(seen) == {1}

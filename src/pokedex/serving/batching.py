@@ -52,6 +52,7 @@ class Row:
     type_probabilities: np.ndarray  # (18,)
     features: np.ndarray  # (D,)
     energy: float
+    cosine: float = 0.0  # largest cosine to the species centroids (0 when the bundle has none)
 
 
 @dataclass
@@ -199,5 +200,6 @@ class MicroBatcher:
                         type_probabilities=out.type_probabilities[i],
                         features=out.features[i],
                         energy=float(out.energy[i]) if len(out.energy) else 0.0,
+                        cosine=float(out.cosine[i]) if len(out.cosine) else 0.0,
                     )
                 )

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, read_centroids
+from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
 from pokedex.dex.catalog import Species, load_catalog, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
-from pokedex.evaluation.openset import cosine_score, rule_score
+from pokedex.evaluation.openset import rule_score
 from pokedex.serving.batching import Row
 from pokedex.serving.predictor import OnnxPredictor
 from pokedex.serving.schemas import (
@@ -57,7 +57,6 @@ class ServedModel:
     open_set: OpenSetInfo | None
     confused_pairs: tuple[ConfusedPair, ...] = ()
     embeddings: EmbeddingMap | None = None
-    centroids: np.ndarray | None = None  # (C, D) for the cosine open-set scores
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @cached_property
@@ -141,9 +140,11 @@ class ServedModel:
         if rule is None:
             return True
         # row.energy = -T*logsumexp(logits/T); the scores use its negation (higher = known)
-        table = {"msp": row.probabilities.max(keepdims=True), "energy": np.array([-row.energy])}
-        if "cosine" in rule.score and self.centroids is not None:
-            table["cosine"] = cosine_score(row.features[None], self.centroids)
+        table = {
+            "msp": row.probabilities.max(keepdims=True),
+            "energy": np.array([-row.energy]),
+            "cosine": np.array([row.cosine]),  # the predictor's, from the bundle's centroids
+        }
         return bool(rule_score(rule.score, table, rule.standardize)[0] >= rule.threshold)
 
 
@@ -199,7 +200,6 @@ def load_model(
         _open_set(bundle),
         _confused_pairs(bundle),
         _embeddings(bundle),
-        _float32(read_centroids(bundle)),  # converted once, not per image
     )
     size = bundle.preprocess.size
     out = predictor.run(np.zeros((1, 3, size, size), dtype=np.float32))
@@ -208,8 +208,8 @@ def load_model(
             f"{bundle.path}: the model outputs {out.probabilities.shape[1]} classes, "
             f"classes.json lists {len(bundle.classes)}"
         )
-    width = out.features.shape[1]
-    usable = model.centroids is not None and model.centroids.shape[1] == width
+    width, centroids = out.features.shape[1], predictor.centroids
+    usable = centroids is not None and centroids.shape[1] == width
     if model.open_set is not None and "cosine" in model.open_set.score and not usable:
         raise PokedexError(
             f"{bundle.path}: the open-set score {model.open_set.score!r} needs centroids.npy "
@@ -217,10 +217,6 @@ def load_model(
         )
     log.info("loaded model %s (%s) from %s", bundle.name, predictor.variant, bundle.path)
     return model
-
-
-def _float32(array: np.ndarray | None) -> np.ndarray | None:
-    return None if array is None else array.astype(np.float32)
 
 
 def _open_set(bundle: Bundle) -> OpenSetInfo | None:

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pokedex.bundle import Bundle, read_bundle
+from pokedex.bundle import Bundle, read_bundle, read_centroids
 from pokedex.data.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
+from pokedex.evaluation.openset import cosine_score
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class Outputs:
     energy: np.ndarray = field(
         default_factory=lambda: np.zeros(0)
     )  # (N,) -logsumexp: open-set score
+    cosine: np.ndarray = field(
+        default_factory=lambda: np.zeros(0)
+    )  # (N,) largest cosine to the species centroids; empty when the bundle has none
 
 
 def default_variant(bundle: Bundle) -> str:
@@ -96,6 +100,8 @@ class OnnxPredictor:
         load_onnx_checked(path)  # single-file models only: never follow external data paths
         self.variant = variant
         self.spec = self.bundle.preprocess
+        centroids = read_centroids(self.bundle)  # (C, D) float16 on disk; float32 once, here
+        self.centroids = None if centroids is None else centroids.astype(np.float32)
         self.runtime = default_runtime(self.bundle) if runtime == "auto" else runtime
         if self.runtime == "openvino":
             self._open_openvino(path, threads)
@@ -149,11 +155,14 @@ class OnnxPredictor:
         species, types, features = self._infer(inputs)
         t = self.bundle.temperature
         energy = -t * _logsumexp(species / t)
+        usable = self.centroids is not None and self.centroids.shape[1] == features.shape[1]
         return Outputs(
             probabilities=softmax(species, t),
             type_probabilities=1.0 / (1.0 + np.exp(-types)),
             features=features,
             energy=energy,
+            # one product per batch, in the inference thread, not one per image on the loop
+            cosine=cosine_score(features, self.centroids) if usable else np.zeros(0),
         )
 
     def info(self) -> dict[str, Any]:

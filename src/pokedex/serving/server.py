@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
+from threadpoolctl import threadpool_limits
 
 from pokedex.serving.app import create_app
 from pokedex.serving.jsonlog import log_config
@@ -29,6 +30,10 @@ def serve(
     """
     given = {"model": model, "variant": variant, "admin_token": admin_token, "log_level": log_level}
     settings = Settings(**{k: v for k, v in given.items() if v is not None}, **overrides)
+    # numpy's BLAS runs only small products here (drift statistics, the open-set cosine); its
+    # worker threads spin between them and took 1-1.5 ms of CPU per request from the cores the
+    # model needs (docs/serving.md). The model's own runtime keeps its threads.
+    threadpool_limits(limits=1, user_api="blas")
     uvicorn.run(
         create_app(settings),
         host=host,
