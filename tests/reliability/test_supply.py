@@ -20,6 +20,7 @@ import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -47,7 +48,8 @@ UNSAFE_CALLS |= {f"mlflow.{flavour}.load_model" for flavour in ("pyfunc", "pytor
 ALLOWED = {
     ("src/pokedex/export.py", "onnx.load"): "reads the intermediate file export itself just wrote",
 }
-MODEL_SUFFIXES = {".json", ".safetensors", ".onnx", ".yaml", ".md", ".png"}
+# .npy: plain numeric arrays only (checked below), read with allow_pickle=False
+MODEL_SUFFIXES = {".json", ".safetensors", ".onnx", ".yaml", ".md", ".png", ".npy"}
 # package: the first version with the fixes RELIABILITY.md section 2 relies on
 FLOORS = {
     "pillow": "12.3",  # FITS gzip bomb (12.2), PDF bomb, EPS loop, McIdas read (12.3)
@@ -174,6 +176,16 @@ def test_model_files_hold_no_pickle() -> None:
     assert {Path(name).suffix for name in tracked} <= MODEL_SUFFIXES, tracked
     pickled = [n for n in _tracked(".") if Path(n).suffix in {".pt", ".pth", ".ckpt", ".pkl"}]
     assert not pickled
+    for name in (n for n in tracked if n.endswith(".npy")):
+        with open(ROOT / name, "rb") as fh:  # the header only: an object array would be pickled
+            major, _ = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            _, _, dtype = read(fh)
+        assert not dtype.hasobject, name
 
 
 def _below(floor: str) -> Version:
