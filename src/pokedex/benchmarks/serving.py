@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import numpy as np
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from pokedex.benchmarks.loadgen import MB, LevelResult, process_rss, run_level
 from pokedex.bundle import Bundle
@@ -266,9 +267,9 @@ def run(
                 "and the ONNX variant (run `pokedex export` on it)"
             )
     canvases, bodies, source = request_images(processed, images, seed)
-    ceiling = measure_ceiling(
-        bundle, variant, canvases_to_input(canvases, bundle.preprocess), window_s, threads
-    )
+    inputs = canvases_to_input(canvases, bundle.preprocess)
+    with threadpool_limits(limits=1, user_api="blas"):  # as `pokedex serve` runs it
+        ceiling = measure_ceiling(bundle, variant, inputs, window_s, threads)
     log.info("ceiling (%s, batch %d, no HTTP): %.1f img/s", variant, BATCH, ceiling)
     model = str(bundle.path.resolve())
     baseline = ServerRun("baseline", "FastAPI + eager PyTorch fp32, one image per request")
