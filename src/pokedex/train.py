@@ -109,8 +109,19 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         **OmegaConf.to_container(cfg.optim),  # type: ignore[arg-type]
     )
 
+    init: dict[str, str] = {}
+    if cfg.init:
+        from pokedex.models.net import init_from_bundle
+        from pokedex.predict import resolve_model
+
+        start = resolve_model(str(cfg.init))
+        init = {"init_version": str(start.meta.get("version", start.path.name))}
+        if ckpt_path is None:  # a resumed run restores its own weights instead
+            init_from_bundle(module.net, start, dm.classes)
+
     provenance = {
         **git_state(),
+        **init,
         "data_version": data_version(Path(cfg.data.root)),
         "seed": cfg.seed,
         **{f"version/{k}": v for k, v in package_versions().items()},

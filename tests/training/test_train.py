@@ -110,7 +110,7 @@ def test_ddp_on_two_cpu_processes(processed: Path, tmp_path: Path) -> None:
     assert Path(summary["bundle"], "weights.safetensors").is_file()
 
 
-@pytest.mark.parametrize("experiment", ["smoke", "cpu", "gpu"])
+@pytest.mark.parametrize("experiment", ["smoke", "cpu", "gpu", "finetune"])
 def test_every_experiment_preset_composes(experiment: str) -> None:
     cfg = compose_config([f"experiment={experiment}"])
     assert cfg.name == experiment
@@ -162,3 +162,35 @@ def test_checkpoint_save_is_atomic_when_serialization_fails(tmp_path: Path) -> N
         io.save_checkpoint({"bad": lambda: None}, path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_init_starts_a_run_from_a_bundles_weights(
+    processed: Path, smoke_bundle: Path, tmp_path: Path
+) -> None:
+    # a learning rate too small to move anything: the run's parameters stay the bundle's
+    def tiny_lr(out: Path) -> list[str]:
+        return smoke_overrides(processed, out, "optim.lr=1e-12", "trainer.max_epochs=1")
+
+    result = train(compose_config([*tiny_lr(tmp_path / "init"), f"init={smoke_bundle}"]))
+
+    start = read_bundle(smoke_bundle)
+    assert result.bundle.meta["run"]["init_version"] == start.meta["version"]
+    before, after = _weights(smoke_bundle), _weights(result.bundle.path)
+    params = [k for k in before if not k.endswith(("running_mean", "running_var", "tracked"))]
+    assert params
+    assert all(torch.allclose(after[k], before[k], atol=1e-6) for k in params)
+    scratch = _weights(train(compose_config(tiny_lr(tmp_path / "scratch"))).bundle.path)
+    assert not all(torch.allclose(scratch[k], before[k], atol=1e-6) for k in params)
+
+
+def test_init_refuses_a_bundle_of_other_species_or_architecture(
+    processed: Path, smoke_bundle: Path
+) -> None:
+    from pokedex.models.net import PokedexNet, init_from_bundle
+
+    bundle = read_bundle(smoke_bundle)
+    with pytest.raises(PokedexError, match="species"):
+        init_from_bundle(PokedexNet("resnet18", 3), bundle, bundle.classes[:3])
+    other = PokedexNet("shufflenet_v2_x0_5", len(bundle.classes))
+    with pytest.raises(PokedexError, match="do not fit"):
+        init_from_bundle(other, bundle, bundle.classes)

@@ -91,3 +91,23 @@ def load_net(bundle: Any) -> PokedexNet:
     except RuntimeError as exc:
         raise PokedexError(f"{bundle.path}: weights do not fit the architecture: {exc}") from exc
     return net.eval()
+
+
+def init_from_bundle(net: PokedexNet, bundle: Any, classes: list[str]) -> None:
+    """Copy a bundle's weights into ``net`` to fine-tune it; the bundle must have been trained
+    on the same species list with the same architecture."""
+    from safetensors.torch import load_file
+
+    if list(bundle.classes) != list(classes):
+        raise PokedexError(
+            f"{bundle.path}: its {len(bundle.classes)} species are not this dataset's "
+            f"{len(classes)}: fine-tune from a bundle trained on the same data"
+        )
+    state = load_file(bundle.file("weights.safetensors"))
+    try:
+        net.load_state_dict(state)  # copies convert dtype, so fp16 release weights load too
+    except RuntimeError as exc:
+        raise PokedexError(
+            f"{bundle.path}: its weights do not fit model.arch={bundle.meta['net']['arch']!r} "
+            f"as configured here: {exc}"
+        ) from exc
