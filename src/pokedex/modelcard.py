@@ -142,6 +142,11 @@ def render_card(bundle: Bundle, evaluation: dict[str, Any] | None = None) -> str
         f"- Training run: experiment `{run.get('experiment')}`, MLflow run "
         f"`{run.get('mlflow_run_id')}`, seed {run.get('seed')}, git commit "
         f"`{str(run.get('git_commit', ''))[:12]}`{' (dirty)' if run.get('git_dirty') else ''}.",
+        *(
+            [f"- Fine-tuned: started from the weights of `{run['init_version']}` (`init=`)."]
+            if run.get("init_version")
+            else []
+        ),
         f"- Data: the Kaggle 1000 Pokémon dataset, processed data version "
         f"`{run.get('data_version')}` (80/10/10 split with duplicate groups kept in one split; "
         "see the data card).",

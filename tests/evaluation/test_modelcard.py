@@ -83,3 +83,10 @@ def test_card_names_the_batch_mixing_of_the_recipe() -> None:
     assert _mixing({"mixup": 0.2, "cutmix": 1.0, "mix_prob": 0.5}) == (
         "mixup 0.2 and CutMix 1.0 on 50% of batches"
     )
+
+
+def test_card_says_which_weights_a_fine_tuned_model_started_from(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    assert "Fine-tuned" not in render_card(bundle)
+    tuned = update_meta(bundle, run={**bundle.meta["run"], "init_version": "20261127-abc"})
+    assert "started from the weights of `20261127-abc`" in render_card(tuned)
