@@ -80,34 +80,34 @@ class PokedexNet(nn.Module):
         return self.species_head(f), self.types_head(f)
 
 
-def load_net(bundle: Any) -> PokedexNet:
-    """Rebuild the network of a :class:`pokedex.bundle.Bundle` from its safetensors weights."""
+def _load_weights(net: PokedexNet, bundle: Any) -> None:
+    """Copy the bundle's safetensors weights into ``net`` (copies convert the dtype, so the fp16
+    weights of a release bundle load into an fp32 net)."""
     from safetensors.torch import load_file
 
-    net = PokedexNet(num_classes=len(bundle.classes), **bundle.meta["net"])
     state = load_file(bundle.file("weights.safetensors"))
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise PokedexError(f"{bundle.path}: weights do not fit the architecture: {exc}") from exc
+        raise PokedexError(
+            f"{bundle.path}: its weights do not fit the architecture "
+            f"(model.arch={bundle.meta['net']['arch']!r} in the bundle): {exc}"
+        ) from exc
+
+
+def load_net(bundle: Any) -> PokedexNet:
+    """Rebuild the network of a :class:`pokedex.bundle.Bundle` from its safetensors weights."""
+    net = PokedexNet(num_classes=len(bundle.classes), **bundle.meta["net"])
+    _load_weights(net, bundle)
     return net.eval()
 
 
 def init_from_bundle(net: PokedexNet, bundle: Any, classes: list[str]) -> None:
     """Copy a bundle's weights into ``net`` to fine-tune it; the bundle must have been trained
     on the same species list with the same architecture."""
-    from safetensors.torch import load_file
-
     if list(bundle.classes) != list(classes):
         raise PokedexError(
             f"{bundle.path}: its {len(bundle.classes)} species are not this dataset's "
             f"{len(classes)}: fine-tune from a bundle trained on the same data"
         )
-    state = load_file(bundle.file("weights.safetensors"))
-    try:
-        net.load_state_dict(state)  # copies convert dtype, so fp16 release weights load too
-    except RuntimeError as exc:
-        raise PokedexError(
-            f"{bundle.path}: its weights do not fit model.arch={bundle.meta['net']['arch']!r} "
-            f"as configured here: {exc}"
-        ) from exc
+    _load_weights(net, bundle)
