@@ -39,6 +39,11 @@ drift_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(drift_app, name="drift")
+gpu_app = typer.Typer(
+    help="Train on a borrowed GPU within a time budget, and bring the run back.",
+    no_args_is_help=True,
+)
+app.add_typer(gpu_app, name="gpu")
 
 log = logging.getLogger("pokedex")
 
@@ -121,6 +126,76 @@ def data_prepare(
     typer.echo(json.dumps(headline))
 
 
+@data_app.command("backgrounds")
+@clean_errors
+def data_backgrounds(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("data/backgrounds"),
+    extra: Annotated[
+        list[Path] | None, typer.Option(help="More photographs (files or folders) to cut.")
+    ] = None,
+    tiles_per_image: Annotated[int, typer.Option(min=1, help="Tiles cut from each photo.")] = 48,
+    seed: Annotated[int, typer.Option(help="Crop seed.")] = 0,
+) -> None:
+    """Cut background tiles out of freely licensed photographs (augment.background_photo)."""
+    from pokedex.data.backgrounds import build_backgrounds
+
+    for path in extra or []:
+        if not path.exists():
+            raise PokedexError(f"{path} not found", exit_code=2)
+    manifest = build_backgrounds(out, extra=extra, tiles_per_image=tiles_per_image, seed=seed)
+    used = sum(1 for s in manifest["sources"] if "tiles" in s)
+    typer.echo(
+        json.dumps(
+            {
+                "out": str(out),
+                "tiles": manifest["tiles"],
+                "photographs": used,
+                "missing": len(manifest["missing"]),
+            }
+        )
+    )
+
+
+@data_app.command("pack")
+@clean_errors
+def data_pack(
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
+    out: Annotated[Path, typer.Option(help="Pack folder.")] = Path("data/pack"),
+    size: Annotated[int, typer.Option(help="Side of the stored canvases, px.")] = 64,
+    quality: Annotated[int, typer.Option(help="WebP quality; 100 = lossless.")] = 85,
+    backgrounds: Annotated[
+        Path, typer.Option(help="Photo tile bank to include when present.")
+    ] = Path("data/backgrounds"),
+    workers: Annotated[int, typer.Option(min=1, help="Encoding processes.")] = 2,
+) -> None:
+    """A compact, checksummed copy of the processed splits that travels (e.g. to a GPU)."""
+    from pokedex.data.pack import pack
+
+    m = pack(processed, out, size=size, quality=quality, backgrounds=backgrounds, workers=workers)
+    typer.echo(json.dumps({k: m[k] for k in ("pack_id", "size", "quality", "counts", "bytes")}))
+
+
+@data_app.command("unpack")
+@clean_errors
+def data_unpack(
+    pack_dir: Annotated[Path, typer.Option("--pack", help="Pack folder.")] = Path("data/pack"),
+    out: Annotated[Path, typer.Option(help="Processed data folder to write.")] = Path(
+        "data/processed"
+    ),
+    backgrounds: Annotated[Path, typer.Option(help="Where the pack's photo tiles go.")] = Path(
+        "data/backgrounds"
+    ),
+    workers: Annotated[int, typer.Option(min=1, help="Decoding processes.")] = 2,
+) -> None:
+    """Verify a pack and restore the processed folder (128 px canvases) from it."""
+    from pokedex.data.pack import unpack
+
+    m = unpack(pack_dir, out, backgrounds=backgrounds, workers=workers)
+    typer.echo(json.dumps({"out": str(out), "pack_id": m["pack_id"], "counts": m["counts"]}))
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
@@ -136,6 +211,46 @@ def train_cmd(ctx: typer.Context) -> None:
     typer.echo(
         json.dumps(
             {"run_dir": str(result.run_dir), "bundle": str(result.bundle.path), **result.metrics}
+        )
+    )
+
+
+@gpu_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@clean_errors
+def gpu_run(
+    ctx: typer.Context,
+    budget: Annotated[float, typer.Argument(help="Seconds for the probe and the run together.")],
+    out: Annotated[Path, typer.Option(help="Where the files that come back go.")] = Path("gpu-out"),
+) -> None:
+    """Probe the epoch time, size the epochs to BUDGET, train with the Hydra overrides that
+    follow, and write the bundle in parts (scripts/gpu_train.sh calls this)."""
+    from pokedex.gpurun import run
+
+    manifest = run(budget, list(ctx.args), out)
+    keys = ("epochs_planned", "epochs_run", "probe_epoch_s", "train_s", "total_s", "metrics")
+    typer.echo(json.dumps({k: manifest[k] for k in keys}, default=str))
+
+
+@gpu_app.command("collect")
+@clean_errors
+def gpu_collect(
+    folder: Annotated[Path, typer.Argument(help="The files a GPU run brought back.")],
+    out: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("models/candidate"),
+) -> None:
+    """Check the parts a GPU run brought back and restore its bundle (then scripts/release.sh)."""
+    from pokedex.gpurun import collect
+
+    if not folder.is_dir():
+        raise PokedexError(f"{folder} is not a folder", exit_code=2)
+    manifest = collect(folder, out)
+    typer.echo(
+        json.dumps(
+            {
+                "bundle": str(out),
+                "epochs_run": manifest.get("epochs_run"),
+                "metrics": manifest.get("metrics"),
+            },
+            default=str,
         )
     )
 
@@ -691,3 +806,7 @@ def drift_profile(
         f"wrote {path}: {len(profile.observations)} {split} images, "
         f"mean confidence {profile.confidence_mean:.3f}"
     )
+
+
+if __name__ == "__main__":  # `python -m pokedex.cli`, where the entry point is not installed
+    app()

@@ -56,14 +56,13 @@ UNKNOWNS_PER_SET = 300  # generated non-Pokémon images per set (one set chooses
 @torch.no_grad()
 def predict_logits(net: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Species logits ``(N, C)`` for preprocessed inputs ``(N, 3, H, W)``."""
+    from pokedex.models.net import net_input, to_numpy
+
     was_training = net.training
     net.eval()
     out = []
     for i in range(0, len(inputs), batch_size):
-        x = torch.from_numpy(inputs[i : i + batch_size]).contiguous(
-            memory_format=torch.channels_last
-        )
-        out.append(net(x)[0].float().numpy())
+        out.append(to_numpy(net(net_input(net, inputs[i : i + batch_size]))[0]))
     net.train(was_training)
     return np.concatenate(out)
 

@@ -154,10 +154,12 @@ def _ort_outputs(path: Path, inputs: np.ndarray, batch_size: int) -> np.ndarray:
 @torch.no_grad()
 def _torch_outputs(net: PokedexNet, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """The PyTorch reference: species and type logits ``(N, C + T)`` in fp32."""
+    from pokedex.models.net import net_input, to_numpy
+
     out = []
     for i in range(0, len(inputs), batch_size):
-        species, types = net(torch.from_numpy(inputs[i : i + batch_size]))
-        out.append(torch.cat([species, types], dim=1).numpy())
+        species, types = net(net_input(net, inputs[i : i + batch_size]))
+        out.append(to_numpy(torch.cat([species, types], dim=1)))
     return np.concatenate(out)
 
 

@@ -18,6 +18,7 @@ from pokedex.bundle import Bundle, write_bundle
 from pokedex.checkpoint import AtomicCheckpointIO
 from pokedex.data.augment import AugmentConfig
 from pokedex.data.datamodule import PackedDataModule
+from pokedex.data.pack import pack_provenance
 from pokedex.data.preprocess import PreprocessSpec
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path
@@ -100,6 +101,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         max_per_class=cfg.data.max_per_class,
         generations=cfg.data.get("generations"),
         seed=cfg.seed,
+        backgrounds=cfg.data.get("backgrounds"),
     )
     net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}
     module = PokedexModule(
@@ -123,6 +125,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         **git_state(),
         **init,
         "data_version": data_version(Path(cfg.data.root)),
+        **pack_provenance(Path(cfg.data.root)),
         "seed": cfg.seed,
         **{f"version/{k}": v for k, v in package_versions().items()},
     }

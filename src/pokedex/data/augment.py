@@ -26,6 +26,7 @@ class AugmentConfig:
     background_white: float = 0.15  # the evaluation background, kept in the training mix
     background_solid: float = 0.3  # random colours; the rest goes to gradients and textures
     background_gradient: float = 0.3
+    background_photo: float = 0.0  # real photographs (a tile bank, see data/backgrounds.py)
     brightness: float = 0.3
     contrast: float = 0.3
     saturation: float = 0.4
@@ -56,10 +57,18 @@ class BatchAugment(nn.Module):
         mean: tuple[float, ...],
         std: tuple[float, ...],
         config: AugmentConfig | None = None,
+        backgrounds: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.size = size
         self.cfg = config or AugmentConfig()
+        if self.cfg.background_photo > 0 and backgrounds is None:
+            raise ValueError("background_photo > 0 needs a tile bank (backgrounds)")
+        # (K, 3, T, T) uint8 photo tiles, moved with the module to the batch's device
+        tiles = (
+            backgrounds if backgrounds is not None else torch.zeros(0, 3, 1, 1, dtype=torch.uint8)
+        )
+        self.register_buffer("tiles", tiles, persistent=False)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
@@ -94,11 +103,13 @@ class BatchAugment(nn.Module):
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def _background(self, n: int, dev: torch.device) -> torch.Tensor:
-        """``(N, 3, size, size)``: solid colours, linear gradients or smooth colour noise."""
+        """``(N, 3, size, size)``: solid colours, linear gradients, photographs or smooth
+        colour noise (whatever share the others leave)."""
         s, c = self.size, self.cfg
         pick = torch.rand(n, device=dev)
         p1 = c.background_white + c.background_solid
         p2 = p1 + c.background_gradient
+        p3 = p2 + c.background_photo
         colour = torch.rand(n, 3, 1, 1, device=dev)
         colour[pick < c.background_white] = 1.0
         out = colour.expand(n, 3, s, s).clone()  # solid
@@ -113,7 +124,17 @@ class BatchAugment(nn.Module):
                 t.amax((1, 2), keepdim=True) - t.amin((1, 2), keepdim=True) + 1e-6
             )
             out[grad] = a + (b - a) * t.unsqueeze(1)
-        tex = (pick >= p2).nonzero().flatten()
+        photo = ((pick >= p2) & (pick < p3)).nonzero().flatten()
+        if len(photo):  # a random tile, flipped half the time, resampled to the input size
+            k = len(photo)
+            idx = torch.randint(0, len(self.tiles), (k,), device=dev)
+            tiles = self.tiles[idx].float() * (1 / 255)  # (k, 3, T, T)
+            flip = _coin(k, 0.5, dev).view(k, 1, 1, 1)
+            tiles = torch.where(flip, tiles.flip(3), tiles)
+            out[photo] = F.interpolate(
+                tiles, size=(s, s), mode="bilinear", antialias=True, align_corners=False
+            )
+        tex = (pick >= p3).nonzero().flatten()
         if len(tex):  # low-frequency colour noise plus fine grain, like clutter or a wall
             cells = int(torch.randint(2, 9, (1,)).item())
             coarse = torch.rand(len(tex), 3, cells, cells, device=dev)

@@ -83,11 +83,24 @@ class PackedDataModule(L.LightningDataModule):
         max_per_class: int | None = None,
         generations: list[int] | None = None,
         seed: int = 0,
+        backgrounds: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.spec = preprocess
-        self.augment = BatchAugment(preprocess.size, preprocess.mean, preprocess.std, augment)
+        tiles = None
+        if augment is not None and augment.background_photo > 0:
+            from pokedex.data.backgrounds import load_tiles
+
+            # (N, T, T, 3) -> (N, 3, T, T)
+            tiles = torch.from_numpy(load_tiles(Path(backgrounds or ""))).permute(0, 3, 1, 2)
+        self.augment = BatchAugment(
+            preprocess.size,
+            preprocess.mean,
+            preprocess.std,
+            augment,
+            tiles.contiguous() if tiles is not None else None,
+        )
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.max_classes, self.max_per_class, self.seed = max_classes, max_per_class, seed

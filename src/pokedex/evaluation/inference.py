@@ -40,16 +40,18 @@ def run_net(
 ) -> NetOutputs:
     """Run a :class:`PokedexNet` over RGBA canvases ``(N, S, S, 4)``, preprocessing batch by batch
     so a memory-mapped split is never expanded to float32 all at once."""
+    from pokedex.models.net import net_input, to_numpy
+
     net.eval()
     species, types, feats = [], [], []
     for i in range(0, len(canvases), batch_size):
-        x = torch.from_numpy(canvases_to_input(np.asarray(canvases[i : i + batch_size]), spec))
-        f = net.features(x.contiguous(memory_format=torch.channels_last))  # (B, D)
+        x = canvases_to_input(np.asarray(canvases[i : i + batch_size]), spec)
+        f = net.features(net_input(net, x))  # (B, D)
         # the heads on the features are forward() in eval mode (dropout is off)
-        species.append(net.species_head(f).float().numpy())
-        types.append(net.types_head(f).float().numpy())
+        species.append(to_numpy(net.species_head(f)))
+        types.append(to_numpy(net.types_head(f)))
         if features:
-            feats.append(f.float().numpy())
+            feats.append(to_numpy(f))
     return NetOutputs(
         species=np.concatenate(species),
         types=np.concatenate(types),

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms import v2
 
+from pokedex.errors import PokedexError
 from pokedex.models.net import PokedexNet
 
 
@@ -112,6 +113,7 @@ class PokedexModule(L.LightningModule):
             total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs or 1))
         )
         if hp.schedule == "onecycle":
+            check_onecycle(total, warmup, hp.warmup_epochs)
             sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
                 opt, max_lr=hp.lr, total_steps=total, pct_start=max(warmup, 1) / total
             )
@@ -125,6 +127,19 @@ class PokedexModule(L.LightningModule):
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def check_onecycle(total: int, warmup: int, warmup_epochs: float) -> None:
+    """Refuse a one-cycle schedule that cannot fit its phases: OneCycleLR divides by the length
+    of each phase, so the warm-up and the annealing both need at least two optimizer steps."""
+    if warmup >= 2 and total - warmup >= 2:
+        return
+    raise PokedexError(
+        f"the one-cycle schedule has {total} optimizer steps, too few for a warm-up of "
+        f"{warmup_epochs:g} epochs ({warmup} steps) and an annealing phase (2 steps each at "
+        "least): raise trainer.max_epochs or trainer.limit_train_batches, or change "
+        "optim.warmup_epochs"
+    )
 
 
 def count_parameters(module: nn.Module) -> int:

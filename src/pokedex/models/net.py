@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -78,6 +79,19 @@ class PokedexNet(nn.Module):
         """Species and type logits for images ``(N, 3, H, W)``."""
         f = self.dropout(self.features(x))
         return self.species_head(f), self.types_head(f)
+
+
+def net_input(net: nn.Module, x: np.ndarray) -> torch.Tensor:
+    """A preprocessed batch ``(N, 3, H, W)`` as the net takes it: on the device and in the
+    floating dtype of its weights (a net on a GPU gets CUDA tensors), channels-last."""
+    weight = next(net.parameters())
+    t = torch.from_numpy(np.ascontiguousarray(x)).to(weight.device, weight.dtype)
+    return t.contiguous(memory_format=torch.channels_last)
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A net output back on the host as float32, wherever the net ran."""
+    return t.detach().float().cpu().numpy()
 
 
 def _load_weights(net: PokedexNet, bundle: Any) -> None:

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One command for a GPU run (docs/training.md, "GPU run"), run on the GPU machine from the
+# repository root:
+#   scripts/gpu_train.sh BUDGET_SECONDS [OVERRIDES...]    e.g. 420 experiment=photo
+# 1. installs what the machine's image lacks, from wheels carried in wheels/ (no network there;
+#    `scripts/gpu_wheels.sh` fills that folder here); the package itself runs from src/;
+# 2. restores data/processed (and the photo backgrounds) from the pack in data/pack;
+# 3. `pokedex gpu run`: a short probe measures an epoch after warm-up, the epochs are sized so
+#    the one-cycle schedule ends inside the budget, the run trains and tests;
+# 4. runs the device tests on the real device;
+# 5. leaves at most 8 files of at most 15 MiB in $OUT (default gpu-out): the bundle as tar parts,
+#    curves, metrics and a manifest. Here, `pokedex gpu collect DIR` restores the bundle and
+#    scripts/release.sh + `pokedex registry register/promote` take it through the gate.
+# POKEDEX_REAL_PHOTOS, when set and carried, adds the photo figures to the curves and metrics.
+set -euo pipefail
+budget="${1:?usage: scripts/gpu_train.sh BUDGET_SECONDS [OVERRIDES...]}"
+shift
+out="${OUT:-gpu-out}"
+python="${PYTHON:-python3}"
+started=$(date +%s)
+
+if ! "$python" -c "import hydra, omegaconf, pydantic_settings" 2>/dev/null; then
+  "$python" -m pip install -q --no-index --find-links wheels \
+    hydra-core omegaconf antlr4-python3-runtime==4.9.3 pydantic pydantic-core \
+    pydantic-settings python-dotenv annotated-types typing-inspection pytest
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this package, its dependencies as above
+pokedex="$python -m pokedex.cli"
+
+if [[ ! -f data/processed/train_images.npy ]]; then
+  $pokedex data unpack --pack data/pack --out data/processed --backgrounds data/backgrounds \
+    --workers "$(nproc)"
+fi
+echo "setup took $(( $(date +%s) - started )) s"
+left=$(( budget - ($(date +%s) - started) ))
+mkdir -p "$out"
+$pokedex gpu run "$left" --out "$out" logger=csv data.num_workers=8 "$@" 2>&1 | tee "$out/run.log"
+if "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
+  "$python" -m pytest -q -p no:cacheprovider tests/test_device.py 2>&1 | tail -5 \
+    | tee -a "$out/run.log" || true
+fi
+ls -la "$out"
+echo "gpu_train.sh took $(( $(date +%s) - started )) s"

@@ -1,0 +1,185 @@
+"""A training run on a borrowed machine within a time budget, and its way back.
+
+`run` (called by scripts/gpu_train.sh on the GPU machine) measures how long one epoch takes
+once warmed up, sizes the epochs so the one-cycle schedule ends inside the budget (a time limit
+that cuts the schedule wastes its annealing), trains, and writes what comes back as at most
+``MAX_FILES`` files of at most ``PART_BYTES`` each: the run bundle as a tar in parts, its
+learning curves and metrics, and ``manifest.json`` with every checksum. `collect` (run here)
+checks the parts and restores the bundle, ready for scripts/release.sh and the gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import shutil
+import statistics
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from pokedex.errors import PokedexError
+from pokedex.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+MAX_FILES = 8
+PART_BYTES = 15 * 2**20  # under the 16 MiB a file may weigh on the way back
+MANIFEST = "manifest.json"
+PROBE_EPOCHS = 4  # the first is warm-up (allocator, cuDNN autotuning); the rest are timed
+
+
+class EpochClock(L.Callback):
+    """Wall seconds of every training epoch, validation included."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.seconds.append(time.perf_counter() - self._start)
+
+
+def size_epochs(budget_s: float, epoch_s: float, fixed_s: float, *, minimum: int = 2) -> int:
+    """How many epochs fit in ``budget_s`` after ``fixed_s`` of start-up, test and export."""
+    if epoch_s <= 0:
+        raise PokedexError(f"an epoch took {epoch_s} s: the probe measured nothing")
+    epochs = math.floor((budget_s - fixed_s) / epoch_s)
+    if epochs < minimum:
+        raise PokedexError(
+            f"a budget of {budget_s:.0f} s fits {max(epochs, 0)} epochs of {epoch_s:.1f} s after "
+            f"{fixed_s:.0f} s of fixed costs: give it at least "
+            f"{math.ceil(fixed_s + minimum * epoch_s)} s"
+        )
+    return epochs
+
+
+def _train(overrides: list[str]) -> tuple[Any, EpochClock, float]:
+    from pokedex.train import compose_config, train
+
+    clock = EpochClock()
+    started = time.perf_counter()
+    result = train(compose_config(overrides), extra_callbacks=[clock])
+    return result, clock, time.perf_counter() - started
+
+
+def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
+    """Probe, size, train; write the way-back files to ``out``; return the manifest."""
+    started = time.perf_counter()
+    probe_overrides = [
+        *overrides,
+        f"trainer.max_epochs={PROBE_EPOCHS}",
+        "optim.warmup_epochs=1",
+        "trainer.max_time=null",
+        "real_photos=null",
+        "logger=csv",
+        "name=probe",
+    ]
+    _, clock, _ = _train(probe_overrides)
+    epoch_s = statistics.median(clock.seconds[1:] or clock.seconds)
+    spent = time.perf_counter() - started
+    # fixed costs of the real run: what the probe spent outside its timed epochs, once more
+    fixed = spent - sum(clock.seconds[1:]) + 15
+    epochs = size_epochs(budget_s - spent, epoch_s, fixed)
+    log.info("probe: %.2f s per epoch after warm-up; %d epochs fit the budget", epoch_s, epochs)
+    result, clock, train_s = _train([*overrides, f"trainer.max_epochs={epochs}"])
+    manifest = write_return(
+        result.bundle.path,
+        out,
+        extra={
+            "budget_s": budget_s,
+            "probe_epoch_s": round(epoch_s, 3),
+            "epochs_planned": epochs,
+            "epochs_run": int(result.metrics.get("epochs", 0)),
+            "epoch_s": [round(s, 2) for s in clock.seconds],
+            "train_s": round(train_s, 1),
+            "total_s": round(time.perf_counter() - started, 1),
+            "overrides": overrides,
+            "metrics": result.metrics,
+            "device": _device(),
+        },
+        run_dir=result.run_dir,
+    )
+    return manifest
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    return "cpu"
+
+
+def write_return(
+    bundle: Path, out: Path, *, extra: dict[str, Any], run_dir: Path | None = None
+) -> dict[str, Any]:
+    """The bundle as tar parts plus curves, metrics and ``manifest.json``, in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(bundle, arcname="bundle")
+    data = buf.getvalue()
+    parts = []
+    for i in range(0, len(data), PART_BYTES):
+        name = f"bundle.tar.{i // PART_BYTES:02d}"
+        (out / name).write_bytes(data[i : i + PART_BYTES])
+        parts.append(name)
+    extras = []
+    for name in ("learning_curves.png", "metrics.csv"):
+        if run_dir is not None and (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out / name)
+            extras.append(name)
+    if len(parts) + len(extras) + 1 > MAX_FILES:
+        raise PokedexError(f"{len(parts)} bundle parts do not fit the {MAX_FILES} files allowed")
+    manifest = {
+        **extra,
+        "parts": parts,
+        "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in parts + extras},
+        "bundle_sha256": hashlib.sha256(data).hexdigest(),
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    return manifest
+
+
+def collect(folder: Path, out: Path) -> dict[str, Any]:
+    """Check the files a GPU run brought back and restore its bundle into ``out``."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise PokedexError(f"{path} not found: is {folder} what scripts/gpu_train.sh wrote?")
+    manifest = json.loads(path.read_text())
+    for name, digest in manifest["files"].items():
+        file = folder / name
+        if not file.is_file():
+            raise PokedexError(f"{file} missing: fetch every file the run wrote")
+        if hashlib.sha256(file.read_bytes()).hexdigest() != digest:
+            raise PokedexError(f"{file}: checksum mismatch, fetch it again")
+    data = b"".join((folder / name).read_bytes() for name in manifest["parts"])
+    if hashlib.sha256(data).hexdigest() != manifest["bundle_sha256"]:
+        raise PokedexError(f"{folder}: the joined parts do not match the bundle checksum")
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(tmp, filter="data")  # refuses links and paths outside tmp
+        for name in manifest["files"]:
+            if name not in manifest["parts"]:
+                shutil.copyfile(folder / name, tmp / "bundle" / name)
+        (tmp / "bundle" / "gpu_run.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        inner = tmp / "bundle"
+        for item in inner.iterdir():
+            item.rename(tmp / item.name)
+        inner.rmdir()
+    from pokedex.bundle import read_bundle
+
+    read_bundle(out)  # a clear error now rather than at release time
+    return manifest
