@@ -4,7 +4,8 @@
 #   scripts/gpu_train.sh BUDGET_SECONDS [OVERRIDES...]    e.g. 420 experiment=photo
 # 1. installs what the machine's image lacks, from wheels carried in wheels/ (no network there;
 #    `scripts/gpu_wheels.sh` fills that folder here); the package itself runs from src/;
-# 2. restores data/processed (and the photo backgrounds) from the pack in data/pack;
+# 2. restores data/processed (and the photo backgrounds) from the pack in data/pack (the
+#    folders can be moved with POKEDEX_PACK, POKEDEX_PROCESSED and POKEDEX_BACKGROUNDS);
 # 3. `pokedex gpu run`: a short probe measures an epoch after warm-up, the epochs are sized so
 #    the one-cycle schedule ends inside the budget, the run trains and tests;
 # 4. runs the device tests on the real device;
@@ -17,6 +18,9 @@ budget="${1:?usage: scripts/gpu_train.sh BUDGET_SECONDS [OVERRIDES...]}"
 shift
 out="${OUT:-gpu-out}"
 python="${PYTHON:-python3}"
+pack="${POKEDEX_PACK:-data/pack}"
+export POKEDEX_PROCESSED="${POKEDEX_PROCESSED:-data/processed}"
+export POKEDEX_BACKGROUNDS="${POKEDEX_BACKGROUNDS:-data/backgrounds}"
 started=$(date +%s)
 
 if ! "$python" -c "import hydra, omegaconf, pydantic_settings" 2>/dev/null; then
@@ -27,16 +31,16 @@ fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this package, its dependencies as above
 pokedex="$python -m pokedex.cli"
 
-if [[ ! -f data/processed/train_images.npy ]]; then
-  $pokedex data unpack --pack data/pack --out data/processed --backgrounds data/backgrounds \
-    --workers "$(nproc)"
+if [[ ! -f "$POKEDEX_PROCESSED/train_images.npy" ]]; then
+  $pokedex data unpack --pack "$pack" --out "$POKEDEX_PROCESSED" \
+    --backgrounds "$POKEDEX_BACKGROUNDS" --workers "$(nproc)"
 fi
 echo "setup took $(( $(date +%s) - started )) s"
 left=$(( budget - ($(date +%s) - started) ))
 mkdir -p "$out"
 $pokedex gpu run "$left" --out "$out" logger=csv data.num_workers=8 "$@" 2>&1 | tee "$out/run.log"
-if "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
-  "$python" -m pytest -q -p no:cacheprovider tests/test_device.py 2>&1 | tail -5 \
+if [[ "${GPU_TRAIN_TESTS:-1}" == 1 ]] && "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
+  "$python" -m pytest -q -p no:cacheprovider tests/training/test_device.py 2>&1 | tail -5 \
     | tee -a "$out/run.log" || true
 fi
 ls -la "$out"

@@ -81,7 +81,6 @@ def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
         f"trainer.max_epochs={PROBE_EPOCHS}",
         "optim.warmup_epochs=1",
         "trainer.max_time=null",
-        "real_photos=null",
         "logger=csv",
         "name=probe",
     ]
@@ -92,7 +91,12 @@ def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
     fixed = spent - sum(clock.seconds[1:]) + 15
     epochs = size_epochs(budget_s - spent, epoch_s, fixed)
     log.info("probe: %.2f s per epoch after warm-up; %d epochs fit the budget", epoch_s, epochs)
-    result, clock, train_s = _train([*overrides, f"trainer.max_epochs={epochs}"])
+    # a hard stop too, should the epochs run slower than probed: the bundle still comes back
+    cap = max(60, int(budget_s - (time.perf_counter() - started) - 30))
+    limit = f"trainer.max_time=00:{cap // 3600:02d}:{cap % 3600 // 60:02d}:{cap % 60:02d}"
+    # early stopping would cut the schedule it was sized for
+    sized = [f"trainer.max_epochs={epochs}", f"trainer.early_stopping_patience={epochs + 1}"]
+    result, clock, train_s = _train([*overrides, *sized, limit])
     manifest = write_return(
         result.bundle.path,
         out,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,50 @@ def test_the_fused_colour_map_equals_the_step_by_step_jitter() -> None:
     reference = _colour_step_by_step(rgb.clone(), config)
     assert torch.allclose(fused, reference, atol=1e-5)
     assert (fused != rgb).any(dim=(1, 2, 3)).all()  # every image changed
+
+
+def test_photo_backgrounds_are_tiles_of_the_bank_behind_the_transparent_pixels() -> None:
+    # two flat tiles, so the resampled background of each image is exactly one of them
+    tiles = torch.stack([torch.full((3, 24, 24), v, dtype=torch.uint8) for v in (40, 200)])
+    photo = dataclasses.replace(IDENTITY, background_white=0.0, background_photo=1.0)
+    empty = torch.zeros(16, CANVAS, CANVAS, 4, dtype=torch.uint8)  # all transparent
+    torch.manual_seed(0)
+    out = BatchAugment(32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), photo, tiles)(empty)
+    values = out.mean((1, 2, 3)) * 255
+    assert all(min(abs(v - 40), abs(v - 200)) < 0.5 for v in values.tolist())
+    assert {round(v) for v in values.tolist()} == {40, 200}  # both tiles drawn
+
+
+def test_photo_backgrounds_need_a_bank() -> None:
+    photo = dataclasses.replace(IDENTITY, background_photo=0.5)
+    with pytest.raises(ValueError, match="tile bank"):
+        BatchAugment(32, MEAN, STD, photo)
+
+
+def test_the_background_bank_records_every_source_and_refuses_to_be_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from pokedex.data import backgrounds
+    from pokedex.errors import PokedexError
+
+    monkeypatch.setattr(backgrounds, "SOURCES", ())  # none of the packages installed
+    with pytest.raises(PokedexError, match="mate-backgrounds|--extra"):
+        backgrounds.build_backgrounds(tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(PokedexError, match="run `pokedex data backgrounds`"):
+        backgrounds.load_tiles(tmp_path / "none")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    manifest = backgrounds.build_backgrounds(
+        tmp_path / "bg", extra=[tmp_path / "a.png", tmp_path / "broken.jpg"], tiles_per_image=4
+    )
+    tiles = backgrounds.load_tiles(tmp_path / "bg")
+    assert tiles.shape == (4, backgrounds.TILE, backgrounds.TILE, 3)
+    used, skipped = manifest["sources"]
+    assert used["tiles"] == 4
+    assert len(used["sha256"]) == 64
+    assert "licence" in used
+    assert "skipped" in skipped

@@ -110,7 +110,9 @@ def test_ddp_on_two_cpu_processes(processed: Path, tmp_path: Path) -> None:
     assert Path(summary["bundle"], "weights.safetensors").is_file()
 
 
-@pytest.mark.parametrize("experiment", ["smoke", "cpu", "gpu", "finetune"])
+@pytest.mark.parametrize(
+    "experiment", ["smoke", "cpu", "gpu", "finetune", "photo", "photo_finetune"]
+)
 def test_every_experiment_preset_composes(experiment: str) -> None:
     cfg = compose_config([f"experiment={experiment}"])
     assert cfg.name == experiment
@@ -129,6 +131,45 @@ def test_the_gpu_preset_is_the_cpu_recipe_scaled_up() -> None:
     assert gpu.data.batch_size > cpu.data.batch_size
     assert gpu.optim.lr > cpu.optim.lr  # scaled with the batch
     assert gpu.trainer.max_epochs > cpu.trainer.max_epochs
+
+
+def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter() -> None:
+    for name in ("photo", "photo_finetune"):
+        cfg = compose_config([f"experiment={name}", "init=models/release"])
+        assert cfg.augment.background_photo > 0
+        assert cfg.augment.brightness > 0  # the cpu recipe's no-colour choice is undone
+        assert cfg.optim.cutmix > 0
+    assert compose_config(["experiment=photo"]).trainer.accelerator == "gpu"
+    assert compose_config(["experiment=photo_finetune"]).init == "models/release"
+
+
+@pytest.mark.parametrize(("total", "warmup"), [(2, 1), (10, 0), (10, 9), (3, 2)])
+def test_a_one_cycle_too_short_for_its_phases_is_refused(total: int, warmup: int) -> None:
+    from pokedex.models.module import check_onecycle
+
+    with pytest.raises(PokedexError, match="too few"):
+        check_onecycle(total, warmup, 1.0)
+    check_onecycle(20, 2, 1.0)  # fits: no error
+
+
+def test_a_schedule_that_cannot_fit_its_warmup_is_one_line_before_any_step(
+    processed: Path, tmp_path: Path
+) -> None:
+    args = smoke_overrides(
+        processed,
+        tmp_path,
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "optim.schedule=onecycle",
+    )
+    done = subprocess.run(
+        [POKEDEX, "train", *args], env=_cli_env(), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: the one-cycle schedule has 2 optimizer steps")
+    assert "trainer.max_epochs" in error
+    assert "Traceback" not in done.stderr
 
 
 def test_a_mistyped_override_fails_before_training() -> None:

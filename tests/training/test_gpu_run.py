@@ -1,0 +1,101 @@
+"""The GPU path on a CPU: pack, scripts/gpu_train.sh (unpack, probe, sized run, parts), collect,
+and a prediction from the collected bundle; the epoch sizing and the checks on the way back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pokedex.bundle import read_bundle
+from pokedex.data.pack import pack
+from pokedex.errors import PokedexError
+from pokedex.gpurun import MAX_FILES, PART_BYTES, collect, size_epochs, write_return
+from pokedex.predict import TorchPredictor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_epochs_fill_the_budget_after_the_fixed_costs() -> None:
+    assert size_epochs(300, 1.2, 60) == 200
+    assert size_epochs(100, 10, 20) == 8
+
+
+def test_a_budget_too_small_for_two_epochs_says_how_much_is_needed() -> None:
+    with pytest.raises(PokedexError, match="at least 80 s"):
+        size_epochs(70, 30, 20)
+
+
+def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
+    processed: Path, tmp_path: Path
+) -> None:
+    pack(processed, tmp_path / "pack", size=32, quality=80, workers=1)
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "OUT": str(out),
+        "POKEDEX_PACK": str(tmp_path / "pack"),
+        "POKEDEX_PROCESSED": str(tmp_path / "processed"),
+        "POKEDEX_BACKGROUNDS": str(tmp_path / "backgrounds"),
+        "POKEDEX_RUNS": str(tmp_path / "runs"),
+        "GPU_TRAIN_TESTS": "0",
+    }
+    done = subprocess.run(
+        ["scripts/gpu_train.sh", "150", "experiment=smoke", "data.num_workers=0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= MAX_FILES
+    assert all((out / f).stat().st_size <= PART_BYTES for f in files)
+    manifest = json.loads((out / "manifest.json").read_text())
+    # sized to the budget; the hard stop ends it early only when epochs run slower than probed
+    assert 2 <= manifest["epochs_run"] <= manifest["epochs_planned"]
+    assert manifest["total_s"] <= 150
+    assert manifest["metrics"]["test/acc_top1"] >= 0
+
+    bundle_dir = tmp_path / "candidate"
+    collect(out, bundle_dir)
+    bundle = read_bundle(bundle_dir)
+    assert (
+        bundle.meta["run"]["data_pack"]
+        == json.loads((tmp_path / "pack" / "pack.json").read_text())["pack_id"]
+    )
+    assert bundle.meta["run"]["data_pack_lossy"] == "32 px WebP q80"
+    assert (bundle_dir / "gpu_run.json").is_file()
+    image = next((tmp_path / "processed").glob("summary.json")).parent  # data restored
+    assert (image / "pack.json").is_file()
+    canvases = __import__("numpy").load(image / "test_images.npy")[:1]
+    from io import BytesIO
+
+    from PIL import Image
+
+    buf = BytesIO()
+    Image.fromarray(canvases[0]).save(buf, "PNG")
+    answer = TorchPredictor(bundle).predict_image(buf.getvalue(), top_k=3)
+    assert len(answer["species"]) == 3
+
+
+def test_collect_refuses_a_damaged_or_missing_part(smoke_bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_return(smoke_bundle, out, extra={"metrics": {}})
+    part = out / "bundle.tar.00"
+    part.write_bytes(part.read_bytes()[:-1] + b"\0")
+    with pytest.raises(PokedexError, match="checksum mismatch"):
+        collect(out, tmp_path / "a")
+    part.unlink()
+    with pytest.raises(PokedexError, match="missing"):
+        collect(out, tmp_path / "b")
+    with pytest.raises(PokedexError, match="manifest.json not found"):
+        collect(tmp_path, tmp_path / "c")
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
