@@ -42,6 +42,16 @@ data: setup ## fetch + prepare the dataset (set POKEDEX_DATA_SOURCE and POKEDEX_
 	$(BIN)/pokedex data prepare
 	$(BIN)/pokedex data report
 
+# Photographs behind the sprites for augment=photo (docs/data.md): Debian's mate-backgrounds when
+# apt-get can install it, scikit-image's sample photos (the train extra) in any case.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+.PHONY: backgrounds
+backgrounds: setup ## data/backgrounds: photo tiles with their sources and licences
+	@test -d /usr/share/backgrounds/mate/nature || ! command -v apt-get >/dev/null || \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mate-backgrounds || \
+	  echo "mate-backgrounds not installed: the tiles come from scikit-image's photos only"
+	$(BIN)/pokedex data backgrounds
+
 report: setup
 	$(BIN)/pokedex data report
 

@@ -311,6 +311,57 @@ def sweep_cmd(
     typer.echo(json.dumps(result.__dict__))
 
 
+@bench_app.command("pack")
+@clean_errors
+def bench_pack(
+    model: Annotated[str, typer.Option(help="Model REF scored through each setting.")] = (
+        "models/release"
+    ),
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
+    setting: Annotated[
+        list[str] | None, typer.Option(help="SIZE:QUALITY, repeatable (100 = lossless).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N test images.")] = None,
+) -> None:
+    """Bytes against accuracy for `pokedex data pack` settings, on the test split."""
+    from pokedex.benchmarks.machine import describe
+    from pokedex.benchmarks.pack import format_table, run
+
+    settings = []
+    for item in setting or ["48:85", "64:85", "64:95", "96:85", "128:100"]:
+        size, _, quality = item.partition(":")
+        if not (size.isdigit() and quality.isdigit()):
+            raise PokedexError(
+                f"--setting {item!r}: expected SIZE:QUALITY, e.g. 64:85", exit_code=2
+            )
+        settings.append((int(size), int(quality)))
+    baseline, results = run(model, processed, settings, limit)
+    typer.echo(format_table(baseline, results, model, describe()))
+
+
+@bench_app.command("tta")
+@clean_errors
+def bench_tta(
+    model: Annotated[str, typer.Option(help="Model REF.")] = "models/release",
+    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
+        "data/processed"
+    ),
+    photos: Annotated[
+        Path | None, typer.Option(help="Labelled photo set (zip or folder); $POKEDEX_REAL_PHOTOS.")
+    ] = None,
+) -> None:
+    """Test-time flip averaging: accuracy gained on sprites and photos against its cost."""
+    from pokedex.benchmarks.machine import describe
+    from pokedex.benchmarks.tta import format_table, run
+
+    photos = photos or _env_path("POKEDEX_REAL_PHOTOS")
+    if photos is not None and not photos.exists():
+        raise PokedexError(f"{photos} not found", exit_code=2)
+    typer.echo(format_table(run(model, processed, photos), model, describe()))
+
+
 @bench_app.command("training")
 @clean_errors
 def bench_training(

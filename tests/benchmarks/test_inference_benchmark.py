@@ -213,7 +213,7 @@ def test_openvino_serves_the_same_predictions_when_chosen(tmp_path: Path) -> Non
     ]
     assert record_serving_default(bundle.path, rows) is rows[2]
     served = OnnxPredictor(read_bundle(bundle.path))
-    assert (served.runtime, served.variant) == ("openvino", "fp32")
+    assert (served.runtime, served.variant, served.precision) == ("openvino", "fp32", "f32")
     reference = OnnxPredictor(bundle, runtime="onnxruntime")
     side = bundle.preprocess.size
     x = np.random.default_rng(0).standard_normal((3, 3, side, side)).astype(np.float32)

@@ -140,10 +140,10 @@ def test_the_background_bank_records_every_source_and_refuses_to_be_empty(
     from pokedex.errors import PokedexError
 
     monkeypatch.setattr(backgrounds, "SOURCES", ())  # none of the packages installed
-    with pytest.raises(PokedexError, match="mate-backgrounds|--extra"):
+    with pytest.raises(PokedexError, match="pass --extra FOLDER"):
         backgrounds.build_backgrounds(tmp_path / "none")
     assert not (tmp_path / "none").exists()
-    with pytest.raises(PokedexError, match="run `pokedex data backgrounds`"):
+    with pytest.raises(PokedexError, match=r"run `pokedex data backgrounds`"):
         backgrounds.load_tiles(tmp_path / "none")
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(tmp_path / "a.png")
@@ -158,3 +158,14 @@ def test_the_background_bank_records_every_source_and_refuses_to_be_empty(
     assert len(used["sha256"]) == 64
     assert "licence" in used
     assert "skipped" in skipped
+
+
+def test_jpeg_artefacts_change_the_image_by_the_codecs_blocks(canvases: torch.Tensor) -> None:
+    off = dataclasses.replace(IDENTITY, background_white=0.0, background_solid=1.0)
+    on = dataclasses.replace(off, jpeg=1.0, jpeg_quality=(10, 10))
+    torch.manual_seed(3)
+    clean = BatchAugment(64, MEAN, STD, off)(canvases)
+    torch.manual_seed(3)
+    lossy = BatchAugment(64, MEAN, STD, on)(canvases)
+    assert lossy.shape == clean.shape
+    assert 0.01 < (lossy - clean).abs().mean() < 0.5  # changed, yet the same images

@@ -78,13 +78,14 @@ def test_a_damaged_pack_is_refused_and_nothing_is_written(processed: Path, tmp_p
     with pytest.raises(PokedexError, match="checksum mismatch"):
         unpack(tmp_path / "pack", tmp_path / "restored", workers=1)
     assert not (tmp_path / "restored").exists()
-    with pytest.raises(PokedexError, match="pack.json not found"):
+    with pytest.raises(PokedexError, match=r"pack\.json not found"):
         read_manifest(tmp_path)
 
 
 def test_the_photo_tiles_travel_with_the_pack(processed: Path, tmp_path: Path) -> None:
-    from pokedex.data.backgrounds import build_backgrounds, load_tiles
     from PIL import Image
+
+    from pokedex.data.backgrounds import build_backgrounds, load_tiles
 
     photo = tmp_path / "photo.png"
     rng = np.random.default_rng(0)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pokedex.data.prepare import prepare
 from tests.conftest import write_raw
@@ -30,3 +33,15 @@ def smoke_bundle(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
     out = tmp_path_factory.mktemp("smoke-run")
     return train(compose_config(smoke_overrides(processed, out))).bundle.path
+
+
+def write_photo_folder(processed: Path, root: Path) -> Path:
+    """A labelled photo set laid out ``species/file`` from the test split's canvases."""
+    classes = json.loads((processed / "classes.json").read_text())
+    images = np.load(processed / "test_images.npy")
+    labels = np.load(processed / "test_labels.npy")
+    for i, (canvas, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / classes[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(canvas[..., :3]).save(folder / f"{i}.jpg", quality=90)
+    return root

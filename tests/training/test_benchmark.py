@@ -59,3 +59,32 @@ def test_an_unknown_preset_is_one_line_naming_the_choices(processed: Path) -> No
     assert "no augmentation preset 'heavy'" in result.output
     assert "moderate" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_pack_benchmark_scores_the_model_through_each_setting(
+    smoke_bundle: Path, processed: Path
+) -> None:
+    from pokedex.benchmarks.pack import format_table
+    from pokedex.benchmarks.pack import run as run_pack
+
+    baseline, results = run_pack(str(smoke_bundle), processed, [(32, 50), (128, 100)])
+    lossy, lossless = results
+    assert lossless.top1 == baseline  # lossless at full size: the very same canvases
+    assert lossy.bytes_per_image < lossless.bytes_per_image
+    table = format_table(baseline, results, "smoke", "a CPU")
+    assert "| 32 px q50 |" in table
+    assert "| 128 px lossless |" in table
+    assert "a CPU" in table
+
+
+def test_flip_averaging_is_scored_on_sprites_and_photos_and_costs_a_second_pass(
+    smoke_bundle: Path, processed: Path, tmp_path: Path
+) -> None:
+    from pokedex.benchmarks.tta import format_table
+    from pokedex.benchmarks.tta import run as run_tta
+    from tests.training.conftest import write_photo_folder
+
+    rows = run_tta(str(smoke_bundle), processed, write_photo_folder(processed, tmp_path / "photos"))
+    assert [str(r["set"]).split(" (")[0] for r in rows] == ["test sprites", "real photos"]
+    assert all(0 <= float(r["top1_tta"]) <= 1 and float(r["cost"]) > 1 for r in rows)
+    assert "with flips" in format_table(rows, "smoke", "a CPU")

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
@@ -22,12 +21,12 @@ from pokedex.evaluate import predict_logits
 from pokedex.evaluation.inference import run_net
 from pokedex.export import _torch_outputs
 from pokedex.models.net import PokedexNet
-from tests.training.conftest import smoke_overrides
+from tests.training.conftest import smoke_overrides, write_photo_folder
 
 SPEC = PreprocessSpec(size=32)
 
 
-class Placed(Exception):
+class PlacedError(Exception):
     """Raised by the hook once it has seen where the input went."""
 
 
@@ -37,7 +36,7 @@ def _record_placement(net: nn.Module) -> list[tuple[torch.device, torch.device]]
 
     def hook(module: nn.Conv2d, args: tuple[torch.Tensor, ...]) -> None:
         seen.append((args[0].device, module.weight.device))
-        raise Placed
+        raise PlacedError
 
     conv.register_forward_pre_hook(hook)
     return seen
@@ -64,7 +63,7 @@ RUNNERS: dict[str, Callable[[nn.Module, np.ndarray], object]] = {
 def test_inputs_are_sent_to_the_device_of_the_weights(runner: str) -> None:
     net = PokedexNet("resnet18", 4).to("meta")
     seen = _record_placement(net)
-    with pytest.raises(Placed):
+    with pytest.raises(PlacedError):
         RUNNERS[runner](net, _canvases())
     assert seen == [(torch.device("meta"), torch.device("meta"))]
 
@@ -77,27 +76,13 @@ def test_inputs_take_the_dtype_of_the_weights_and_come_back_as_float32(runner: s
     assert all(a.dtype == np.float32 and np.isfinite(a).all() for a in arrays)
 
 
-def _photo_folder(processed: Path, root: Path) -> Path:
-    """A labelled photo set laid out ``species/file`` from the test split's canvases."""
-    import json
-
-    classes = json.loads((processed / "classes.json").read_text())
-    images = np.load(processed / "test_images.npy")
-    labels = np.load(processed / "test_labels.npy")
-    for i, (canvas, label) in enumerate(zip(images, labels, strict=True)):
-        folder = root / classes[int(label)]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(canvas[..., :3]).save(folder / f"{i}.jpg", quality=90)
-    return root
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_gpu_run_with_photo_validation_trains_and_scores_the_photos(
     processed: Path, tmp_path: Path
 ) -> None:
     from pokedex.train import compose_config, train
 
-    photos = _photo_folder(processed, tmp_path / "photos")
+    photos = write_photo_folder(processed, tmp_path / "photos")
     cfg = compose_config(
         smoke_overrides(processed, tmp_path / "runs", "trainer=gpu", f"real_photos={photos}")
     )
@@ -112,7 +97,7 @@ def test_a_gpu_run_with_photo_validation_trains_and_scores_the_photos(
 def test_photo_validation_runs_in_a_cpu_training_run(processed: Path, tmp_path: Path) -> None:
     from pokedex.train import compose_config, train
 
-    photos = _photo_folder(processed, tmp_path / "photos")
+    photos = write_photo_folder(processed, tmp_path / "photos")
     cfg = compose_config(smoke_overrides(processed, tmp_path / "runs", f"real_photos={photos}"))
     result = train(cfg)
     assert 0.0 <= result.metrics["photos/acc_top1"] <= 1.0

@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pokedex.bundle import read_bundle
@@ -33,7 +35,16 @@ def test_a_budget_too_small_for_two_epochs_says_how_much_is_needed() -> None:
 def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
     processed: Path, tmp_path: Path
 ) -> None:
-    pack(processed, tmp_path / "pack", size=32, quality=80, workers=1)
+    from PIL import Image
+
+    from pokedex.data.backgrounds import build_backgrounds
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(photo)
+    build_backgrounds(tmp_path / "bank", extra=[photo], tiles_per_image=4)
+    pack(
+        processed, tmp_path / "pack", size=32, quality=80, backgrounds=tmp_path / "bank", workers=1
+    )
     out = tmp_path / "out"
     env = {
         **os.environ,
@@ -46,7 +57,10 @@ def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
         "GPU_TRAIN_TESTS": "0",
     }
     done = subprocess.run(
-        ["scripts/gpu_train.sh", "150", "experiment=smoke", "data.num_workers=0"],
+        [
+            *("scripts/gpu_train.sh", "150", "experiment=smoke", "data.num_workers=0"),
+            "augment.background_photo=0.3",  # the tiles travelled in the pack
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -74,11 +88,8 @@ def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
     assert (bundle_dir / "gpu_run.json").is_file()
     image = next((tmp_path / "processed").glob("summary.json")).parent  # data restored
     assert (image / "pack.json").is_file()
-    canvases = __import__("numpy").load(image / "test_images.npy")[:1]
-    from io import BytesIO
-
-    from PIL import Image
-
+    assert (tmp_path / "backgrounds" / "tiles.npy").is_file()
+    canvases = np.load(image / "test_images.npy")[:1]
     buf = BytesIO()
     Image.fromarray(canvases[0]).save(buf, "PNG")
     answer = TorchPredictor(bundle).predict_image(buf.getvalue(), top_k=3)
@@ -95,7 +106,7 @@ def test_collect_refuses_a_damaged_or_missing_part(smoke_bundle: Path, tmp_path:
     part.unlink()
     with pytest.raises(PokedexError, match="missing"):
         collect(out, tmp_path / "b")
-    with pytest.raises(PokedexError, match="manifest.json not found"):
+    with pytest.raises(PokedexError, match=r"manifest\.json not found"):
         collect(tmp_path, tmp_path / "c")
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()

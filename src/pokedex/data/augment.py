@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms.v2 import functional as tvf
 
 
 @dataclass
@@ -38,6 +39,8 @@ class AugmentConfig:
     noise_std: float = 0.06
     lowres: float = 0.25  # down-then-up sampling, like a small or compressed photo
     lowres_factor: tuple[float, float] = (0.3, 0.7)
+    jpeg: float = 0.0  # JPEG compression artefacts, as in photos sent from a phone
+    jpeg_quality: tuple[int, int] = (30, 90)
 
 
 def _uniform(n: int, lo: float, hi: float, device: torch.device) -> torch.Tensor:
@@ -181,6 +184,11 @@ class BatchAugment(nn.Module):
         if len(sel):
             sigma = _uniform(len(sel), 0, c.noise_std, dev).view(-1, 1, 1, 1)
             rgb[sel] = rgb[sel] + sigma * torch.randn_like(rgb[sel])
+        sel = _coin(n, c.jpeg, dev).nonzero().flatten()
+        if len(sel):  # torchvision's codec runs on the CPU: the selected images go there and back
+            quality = int(torch.randint(c.jpeg_quality[0], c.jpeg_quality[1] + 1, (1,)).item())
+            pixels = (rgb[sel].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+            rgb[sel] = tvf.jpeg(pixels, quality).to(dev, rgb.dtype) * (1 / 255)
         return rgb
 
 

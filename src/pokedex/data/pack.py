@@ -45,7 +45,8 @@ BACKGROUNDS = "backgrounds"
 _CHUNK = 512  # canvases per worker task
 
 
-def _encode(canvases: np.ndarray, size: int, quality: int, mode: str) -> list[bytes]:
+def encode_canvases(canvases: np.ndarray, size: int, quality: int, mode: str) -> list[bytes]:
+    """One WebP blob per image ``(N, S, S, C)``, resized to ``size`` (quality 100: lossless)."""
     out = []
     for canvas in canvases:
         image = Image.fromarray(np.ascontiguousarray(canvas), mode)
@@ -60,7 +61,8 @@ def _encode(canvases: np.ndarray, size: int, quality: int, mode: str) -> list[by
     return out
 
 
-def _decode(blobs: list[bytes], size: int, mode: str) -> np.ndarray:
+def decode_blobs(blobs: list[bytes], size: int, mode: str) -> np.ndarray:
+    """The images ``(N, size, size, C)`` back from their blobs."""
     out = np.empty((len(blobs), size, size, len(mode)), dtype=np.uint8)
     for i, blob in enumerate(blobs):
         with Image.open(io.BytesIO(blob)) as image:
@@ -83,7 +85,7 @@ def _write_blobs(
     folder: Path, name: str, images: np.ndarray, size: int, quality: int, mode: str, workers: int
 ) -> int:
     chunks = [np.asarray(images[i : i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
-    encode = functools.partial(_encode, size=size, quality=quality, mode=mode)
+    encode = functools.partial(encode_canvases, size=size, quality=quality, mode=mode)
     with ProcessPoolExecutor(workers) as pool:
         blobs = [b for part in pool.map(encode, chunks) for b in part]
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
@@ -197,7 +199,7 @@ def unpack(
             images = np.lib.format.open_memmap(
                 tmp / f"{split}_images.npy", "w+", np.uint8, (len(blobs), CANVAS, CANVAS, 4)
             )
-            decode = functools.partial(_decode, size=CANVAS, mode="RGBA")
+            decode = functools.partial(decode_blobs, size=CANVAS, mode="RGBA")
             with ProcessPoolExecutor(workers) as pool:
                 row = 0
                 for part in pool.map(decode, chunks):
@@ -214,7 +216,7 @@ def unpack(
         from pokedex.data.backgrounds import MANIFEST_FILE, TILES_FILE
 
         bank = manifest["backgrounds"]
-        tiles = _decode(_read_blobs(pack_dir, BACKGROUNDS), int(bank["size"]), "RGB")
+        tiles = decode_blobs(_read_blobs(pack_dir, BACKGROUNDS), int(bank["size"]), "RGB")
         with atomic_path(backgrounds) as tmp:
             tmp.mkdir(parents=True)
             np.save(tmp / TILES_FILE, tiles)

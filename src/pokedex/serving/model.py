@@ -78,6 +78,8 @@ class ServedModel:
             num_classes=len(self.bundle.classes),
             input_size=self.bundle.preprocess.size,
             background=self.bundle.preprocess.background,
+            runtime=self.predictor.runtime,
+            precision=self.predictor.precision,
             open_set=self.open_set,
             confused_pairs=list(self.confused_pairs),
             metrics=numeric,

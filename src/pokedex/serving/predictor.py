@@ -115,10 +115,13 @@ class OnnxPredictor:
             import openvino as ov
         except ImportError as exc:
             raise PokedexError("runtime openvino needs `pip install pokedex[openvino]`") from exc
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        # f32 explicitly: on CPUs with bf16 (AVX-512 BF16, AMX) the CPU plugin would otherwise
+        # run the float parts in bf16 and the answers would drift from ONNX Runtime's
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = ov.Core().compile_model(str(path), "CPU", config)
+        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
         request, lock = compiled.create_infer_request(), threading.Lock()
         outputs = [compiled.output(name) for name in OUTPUTS]
 
@@ -139,6 +142,7 @@ class OnnxPredictor:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.precision = "f32"  # the CPU provider runs float ops as the graph types them
         name = self.session.get_inputs()[0].name
         self._infer = lambda x: self.session.run(list(OUTPUTS), {name: x})
 
@@ -171,6 +175,7 @@ class OnnxPredictor:
             "name": self.bundle.name,
             "variant": self.variant,
             "runtime": self.runtime,
+            "precision": self.precision,
             "classes": len(self.bundle.classes),
         }
 

@@ -1,0 +1,85 @@
+"""`pokedex benchmark pack`: what a lossy pack costs in accuracy, against what it saves in bytes.
+
+Each setting (side in px, WebP quality) encodes the test split as `pokedex data pack` would,
+decodes it back to 128 px canvases as `unpack` does, and scores a model on it beside the
+original canvases; the bytes are extrapolated from the test split to the whole dataset.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pokedex.data.pack import decode_blobs, encode_canvases
+from pokedex.data.preprocess import CANVAS, canvases_to_input
+from pokedex.evaluation.metrics import accuracy
+
+
+@dataclass
+class PackResult:
+    """One setting: its size on disk and the model's test accuracy through it."""
+
+    setting: str
+    bytes_per_image: float
+    dataset_mb: float
+    top1: float
+    seconds: float
+
+
+def run(
+    bundle_ref: str, processed: Path, settings: list[tuple[int, int]], limit: int | None = None
+) -> tuple[float, list[PackResult]]:
+    """Top-1 on the original test canvases, and one result per ``(size, quality)`` setting."""
+    import json
+
+    from pokedex.evaluate import predict_logits
+    from pokedex.models.net import load_net
+    from pokedex.predict import resolve_model
+
+    bundle = resolve_model(bundle_ref)
+    net = load_net(bundle)
+    canvases = np.load(processed / "test_images.npy")[:limit]
+    labels = np.load(processed / "test_labels.npy")[:limit].astype(np.int64)
+    if json.loads((processed / "classes.json").read_text()) != list(bundle.classes):
+        from pokedex.errors import PokedexError
+
+        raise PokedexError(f"{bundle.path} was not trained on the species of {processed}")
+    total = json.loads((processed / "summary.json").read_text())["images"]
+
+    def top1(images: np.ndarray) -> float:
+        logits = predict_logits(net, canvases_to_input(images, bundle.preprocess))
+        return float(accuracy(logits, labels)["acc_top1"])
+
+    baseline = top1(canvases)
+    results = []
+    for size, quality in settings:
+        started = time.perf_counter()
+        blobs = encode_canvases(canvases, size, quality, "RGBA")
+        restored = decode_blobs(blobs, CANVAS, "RGBA")
+        seconds = time.perf_counter() - started
+        per_image = sum(map(len, blobs)) / len(blobs)
+        name = f"{size} px " + ("lossless" if quality >= 100 else f"q{quality}")
+        results.append(
+            PackResult(name, per_image, per_image * total / 1e6, top1(restored), seconds)
+        )
+    return baseline, results
+
+
+def format_table(baseline: float, results: list[PackResult], model: str, machine: str) -> str:
+    """A markdown table: bytes, the whole dataset's pack size, top-1 and its change."""
+    rows = [
+        f"Model {model}; test split top-1 on the original canvases {baseline:.2%}; {machine}.",
+        "",
+        "| pack setting | bytes / image | whole dataset, MB | test top-1 through it | change |"
+        " encode+decode s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r.setting} | {r.bytes_per_image:,.0f} | {r.dataset_mb:.1f} | {r.top1:.2%} | "
+            f"{(r.top1 - baseline) * 100:+.2f} pt | {r.seconds:.1f} |"
+        )
+    return "\n".join(rows)
