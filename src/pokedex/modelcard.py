@@ -150,6 +150,14 @@ def render_card(bundle: Bundle, evaluation: dict[str, Any] | None = None) -> str
         f"- Data: the Kaggle 1000 Pokémon dataset, processed data version "
         f"`{run.get('data_version')}` (80/10/10 split with duplicate groups kept in one split; "
         "see the data card).",
+        *(
+            [
+                f"- Trained on pack `{run['data_pack']}` of that data ({run.get('data_pack_lossy')}"
+                ", restored to 128 px canvases by `pokedex data unpack`)."
+            ]
+            if run.get("data_pack")
+            else []
+        ),
         "",
     ]
     body = _recipe(config, bundle.meta.get("metrics", {})) + _metrics(bundle, evaluation)

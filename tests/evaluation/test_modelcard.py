@@ -90,3 +90,11 @@ def test_card_says_which_weights_a_fine_tuned_model_started_from(tmp_path: Path)
     assert "Fine-tuned" not in render_card(bundle)
     tuned = update_meta(bundle, run={**bundle.meta["run"], "init_version": "20261127-abc"})
     assert "started from the weights of `20261127-abc`" in render_card(tuned)
+
+
+def test_card_names_the_pack_and_how_lossy_it_was(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    assert "pack" not in render_card(bundle)
+    run = {**bundle.meta["run"], "data_pack": "0123abcd", "data_pack_lossy": "64 px WebP q85"}
+    card = render_card(update_meta(bundle, run=run))
+    assert "Trained on pack `0123abcd` of that data (64 px WebP q85" in card
