@@ -46,6 +46,7 @@ gpu_app = typer.Typer(
 app.add_typer(gpu_app, name="gpu")
 
 log = logging.getLogger("pokedex")
+ProcessedOption = Annotated[Path, typer.Option(help="Processed data folder.")]
 
 
 def clean_errors(fn: F) -> F:
@@ -159,9 +160,7 @@ def data_backgrounds(
 @data_app.command("pack")
 @clean_errors
 def data_pack(
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     out: Annotated[Path, typer.Option(help="Pack folder.")] = Path("data/pack"),
     size: Annotated[int, typer.Option(help="Side of the stored canvases, px.")] = 64,
     quality: Annotated[int, typer.Option(help="WebP quality; 100 = lossless.")] = 85,
@@ -258,9 +257,7 @@ def gpu_collect(
 @data_app.command("report")
 @clean_errors
 def data_report(
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/data"),
 ) -> None:
     """Dataset statistics as markdown + figures."""
@@ -317,9 +314,7 @@ def bench_pack(
     model: Annotated[str, typer.Option(help="Model REF scored through each setting.")] = (
         "models/release"
     ),
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     setting: Annotated[
         list[str] | None, typer.Option(help="SIZE:QUALITY, repeatable (100 = lossless).")
     ] = None,
@@ -345,9 +340,7 @@ def bench_pack(
 @clean_errors
 def bench_tta(
     model: Annotated[str, typer.Option(help="Model REF.")] = "models/release",
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     photos: Annotated[
         Path | None, typer.Option(help="Labelled photo set (zip or folder); $POKEDEX_REAL_PHOTOS.")
     ] = None,
@@ -365,9 +358,7 @@ def bench_tta(
 @bench_app.command("training")
 @clean_errors
 def bench_training(
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     raw: Annotated[Path, typer.Option(help="Raw data folder (for the naive pipeline).")] = Path(
         "data/raw"
     ),
@@ -612,9 +603,7 @@ def evaluate_cmd(
         typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
     ] = None,
     split: Annotated[str, typer.Option(help="val or test.")] = "test",
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     out: Annotated[
         Path | None,
         typer.Option(help="Report folder. Default: reports/evaluation (reports/robustness)."),
@@ -838,9 +827,7 @@ def drift_profile(
         str | None,
         typer.Option(help="Bundle folder or models:/pokedex@alias. Default: $POKEDEX_MODEL."),
     ] = None,
-    processed: Annotated[Path, typer.Option(help="Processed data folder.")] = Path(
-        "data/processed"
-    ),
+    processed: ProcessedOption = Path("data/processed"),
     split: Annotated[str, typer.Option(help="Reference split: val (default) or train.")] = "val",
     max_images: Annotated[int, typer.Option(help="Reference images (a seeded subset).")] = 2000,
     variant: Annotated[str, typer.Option(help="ONNX variant: auto, fp32 or int8.")] = "auto",
