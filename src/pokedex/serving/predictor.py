@@ -121,7 +121,7 @@ class OnnxPredictor:
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = ov.Core().compile_model(str(path), "CPU", config)
-        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         request, lock = compiled.create_infer_request(), threading.Lock()
         outputs = [compiled.output(name) for name in OUTPUTS]
 

@@ -164,8 +164,9 @@ class ModelInfo(ModelRef):
     background: tuple[int, int, int] = Field(
         description="RGB the model flattens transparency onto before resizing to input_size"
     )
-    runtime: str = Field(description="onnxruntime or openvino")
+    runtime: str = Field("unknown", description="onnxruntime or openvino")
     precision: str = Field(
+        "unknown",
         description="precision the runtime computes the float operations in (f32 everywhere: "
         "OpenVINO is told so, rather than picking bf16 where the CPU has it)"
     )
