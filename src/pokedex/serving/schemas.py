@@ -168,7 +168,7 @@ class ModelInfo(ModelRef):
     precision: str = Field(
         "unknown",
         description="precision the runtime computes the float operations in (f32 everywhere: "
-        "OpenVINO is told so, rather than picking bf16 where the CPU has it)"
+        "OpenVINO is told so, rather than picking bf16 where the CPU has it)",
     )
     open_set: OpenSetInfo | None
     metrics: dict[str, float]
