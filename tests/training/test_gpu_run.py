@@ -58,7 +58,7 @@ def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
     }
     done = subprocess.run(
         [
-            *("scripts/gpu_train.sh", "150", "experiment=smoke", "data.num_workers=0"),
+            *("scripts/gpu_train.sh", "100", "experiment=smoke", "data.num_workers=0"),
             "augment.background_photo=0.3",  # the tiles travelled in the pack
         ],
         cwd=ROOT,
@@ -74,7 +74,7 @@ def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
     manifest = json.loads((out / "manifest.json").read_text())
     # sized to the budget; the hard stop ends it early only when epochs run slower than probed
     assert 2 <= manifest["epochs_run"] <= manifest["epochs_planned"]
-    assert manifest["total_s"] <= 150
+    assert manifest["total_s"] <= 100 + 30  # the hard stop leaves 30 s to test and write
     assert manifest["metrics"]["test/acc_top1"] >= 0
 
     bundle_dir = tmp_path / "candidate"
