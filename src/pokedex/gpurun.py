@@ -25,7 +25,7 @@ from typing import Any
 import lightning as L
 
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path
+from pokedex.io import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def write_return(
     manifest = {
         **extra,
         "parts": parts,
-        "files": {n: hashlib.sha256((out / n).read_bytes()).hexdigest() for n in parts + extras},
+        "files": {n: sha256_file(out / n) for n in parts + extras},
         "bundle_sha256": hashlib.sha256(data).hexdigest(),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
@@ -166,7 +166,7 @@ def collect(folder: Path, out: Path) -> dict[str, Any]:
         file = folder / name
         if not file.is_file():
             raise PokedexError(f"{file} missing: fetch every file the run wrote")
-        if hashlib.sha256(file.read_bytes()).hexdigest() != digest:
+        if sha256_file(file) != digest:
             raise PokedexError(f"{file}: checksum mismatch, fetch it again")
     data = b"".join((folder / name).read_bytes() for name in manifest["parts"])
     if hashlib.sha256(data).hexdigest() != manifest["bundle_sha256"]:

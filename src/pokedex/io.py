@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -127,3 +128,9 @@ def check_replaceable(out: Path, owned: Callable[[str], bool], what: str = "outp
             f"{what} {out} holds other files ({', '.join(foreign[:3])}) that would be "
             "deleted: choose an empty or new folder"
         )
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (hex)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -7,6 +7,7 @@ original canvases; the bytes are extrapolated from the test split to the whole d
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from pokedex.data.pack import decode_blobs, encode_canvases
 from pokedex.data.preprocess import CANVAS, canvases_to_input
+from pokedex.errors import PokedexError
 from pokedex.evaluation.metrics import accuracy
 
 
@@ -33,24 +35,18 @@ def run(
     bundle_ref: str, processed: Path, settings: list[tuple[int, int]], limit: int | None = None
 ) -> tuple[float, list[PackResult]]:
     """Top-1 on the original test canvases, and one result per ``(size, quality)`` setting."""
-    import json
+    from pokedex.predict import TorchPredictor, resolve_model
 
-    from pokedex.evaluate import predict_logits
-    from pokedex.models.net import load_net
-    from pokedex.predict import resolve_model
-
-    bundle = resolve_model(bundle_ref)
-    net = load_net(bundle)
+    predictor = TorchPredictor(resolve_model(bundle_ref))
+    bundle = predictor.bundle
     canvases = np.load(processed / "test_images.npy")[:limit]
     labels = np.load(processed / "test_labels.npy")[:limit].astype(np.int64)
     if json.loads((processed / "classes.json").read_text()) != list(bundle.classes):
-        from pokedex.errors import PokedexError
-
         raise PokedexError(f"{bundle.path} was not trained on the species of {processed}")
     total = json.loads((processed / "summary.json").read_text())["images"]
 
     def top1(images: np.ndarray) -> float:
-        logits = predict_logits(net, canvases_to_input(images, bundle.preprocess))
+        logits = predictor.logits(canvases_to_input(images, bundle.preprocess))
         return float(accuracy(logits, labels)["acc_top1"])
 
     baseline = top1(canvases)

@@ -17,19 +17,13 @@ from pokedex.data.preprocess import canvases_to_input
 from pokedex.evaluation.metrics import accuracy
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def run(bundle_ref: str, processed: Path, photos: Path | None) -> list[dict[str, float | str]]:
     """One row per image set: top-1/top-5 plain and flip-averaged, and seconds for each."""
-    from pokedex.evaluate import predict_logits
-    from pokedex.models.net import load_net
-    from pokedex.predict import resolve_model
+    from pokedex.predict import TorchPredictor, resolve_model
+    from pokedex.serving.predictor import softmax
 
-    bundle = resolve_model(bundle_ref)
-    net = load_net(bundle)
+    predictor = TorchPredictor(resolve_model(bundle_ref))
+    bundle = predictor.bundle
     sets = {
         "test sprites": (
             np.load(processed / "test_images.npy"),
@@ -43,10 +37,10 @@ def run(bundle_ref: str, processed: Path, photos: Path | None) -> list[dict[str,
     for name, (canvases, labels) in sets.items():
         x = canvases_to_input(canvases, bundle.preprocess)  # (N, 3, H, W)
         started = time.perf_counter()
-        plain = _softmax(predict_logits(net, x))
+        plain = softmax(predictor.logits(x))
         plain_s = time.perf_counter() - started
         started = time.perf_counter()
-        mirrored = _softmax(predict_logits(net, np.ascontiguousarray(x[..., ::-1])))
+        mirrored = softmax(predictor.logits(np.ascontiguousarray(x[..., ::-1])))
         both = (plain + mirrored) / 2
         tta_s = plain_s + time.perf_counter() - started
         a, b = accuracy(plain, labels), accuracy(both, labels)

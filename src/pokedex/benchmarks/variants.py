@@ -23,7 +23,7 @@ from pokedex.bundle import Bundle
 from pokedex.export import export_onnx
 from pokedex.models.net import load_net
 from pokedex.onnx_check import load_onnx_checked
-from pokedex.serving.predictor import VARIANTS, OnnxPredictor
+from pokedex.serving.predictor import OPENVINO_CPU_CONFIG, VARIANTS, OnnxPredictor
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (N, 3, H, W) float32 -> (N, C) species logits
 BATCH = 32  # the throughput batch; compiled code is warmed up on it
@@ -103,12 +103,7 @@ def _openvino(ctx: Context, variant: str) -> Loaded:
     except ImportError as exc:
         raise NotInstalledError("not installed (`pip install openvino`)") from exc
     path = ctx.bundle.file(VARIANTS[variant])
-    # f32 as the server asks for it (OpenVINO would pick bf16 itself on CPUs that have it)
-    config = {
-        "INFERENCE_NUM_THREADS": ctx.threads,
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_PRECISION_HINT": "f32",
-    }
+    config = {**OPENVINO_CPU_CONFIG, "INFERENCE_NUM_THREADS": ctx.threads}  # as the server runs
     compiled = ov.Core().compile_model(str(path), "CPU", config)  # reads the ONNX file as is
     request, species = compiled.create_infer_request(), compiled.output("species")
     # say what actually ran

@@ -92,14 +92,10 @@ class PackedDataModule(L.LightningDataModule):
         if augment is not None and augment.background_photo > 0:
             from pokedex.data.backgrounds import load_tiles
 
-            # (N, T, T, 3) -> (N, 3, T, T)
-            tiles = torch.from_numpy(load_tiles(Path(backgrounds or ""))).permute(0, 3, 1, 2)
+            bank = load_tiles(Path(backgrounds or ""))  # (N, T, T, 3)
+            tiles = torch.from_numpy(bank).permute(0, 3, 1, 2).contiguous()  # (N, 3, T, T)
         self.augment = BatchAugment(
-            preprocess.size,
-            preprocess.mean,
-            preprocess.std,
-            augment,
-            tiles.contiguous() if tiles is not None else None,
+            preprocess.size, preprocess.mean, preprocess.std, augment, tiles
         )
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory

@@ -27,7 +27,7 @@ import httpx
 
 from pokedex.data.archive import MAX_MEMBERS, MAX_TOTAL_BYTES, archive_format, extract_into
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path, write_json_atomic
+from pokedex.io import atomic_path, sha256_file, write_json_atomic
 from pokedex.logs import track
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def _fetch_local_archive(
     source_id: str, path: Path, dest: Path, expected: str | None, limits: _Limits
 ) -> FetchResult:
     _refuse_overlap(path, dest)
-    digest = _sha256_file(path)
+    digest = sha256_file(path)
     _verify(source_id, expected, digest)
     if (done := _skip(dest, source_id, digest)) is not None:
         return done
@@ -177,7 +177,7 @@ def _fetch_folder(
     """Copy a folder's regular files; its hash covers every relative name and content."""
     _refuse_overlap(src, dest)
     listing = _list_folder(src, limits)
-    hashes = {name: _sha256_file(path) for name, path in listing}
+    hashes = {name: sha256_file(path) for name, path in listing}
     lines = "".join(f"{name}\0{hashes[name]}\n" for name, _ in listing)
     digest = hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()
     _verify(source_id, expected, digest)
@@ -261,7 +261,7 @@ def _fetch_remote(source: str, dest: Path, expected: str | None, limits: _Limits
         _require("gcsfs", "gcs", "gs://")
     name = re.sub(r"[^A-Za-z0-9._-]", "_", PurePosixPath(unquote(urlsplit(source).path)).name)
     final = dest.with_name(dest.name + ".download") / (name.lstrip(".")[:100] or "archive")
-    if expected is not None and final.is_file() and _sha256_file(final) == expected:
+    if expected is not None and final.is_file() and sha256_file(final) == expected:
         log.info("using the verified cached archive %s", final)
         digest = expected
     else:
@@ -297,7 +297,7 @@ def _download(source: str, final: Path, expected: str | None, limit: int) -> str
                 f"{source} did not return a zip or tar archive (it starts with {head!r}); "
                 "the server may have sent an error page"
             )
-        digest = _sha256_file(part)
+        digest = sha256_file(part)
         if expected is None or digest == expected:
             os.replace(part, final)
             _fsync_dir(final.parent)
@@ -367,11 +367,6 @@ def _write_chunks(chunks: Iterable[bytes], part: Path, mode: str, done: int, lim
             fh.write(chunk)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pokedex.data.backgrounds import MANIFEST_FILE, TILES_FILE, load_tiles
 from pokedex.data.preprocess import CANVAS
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path
+from pokedex.io import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,6 @@ def decode_blobs(blobs: list[bytes], size: int, mode: str) -> np.ndarray:
                 image = image.resize((size, size), Image.Resampling.BICUBIC)
             out[i] = np.asarray(image)
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_blobs(
@@ -134,14 +127,12 @@ def pack(
             if (processed / name).is_file():
                 shutil.copyfile(processed / name, tmp / name)
         bank = None
-        if backgrounds is not None and (backgrounds / "tiles.npy").is_file():
-            from pokedex.data.backgrounds import MANIFEST_FILE, load_tiles
-
+        if backgrounds is not None and (backgrounds / TILES_FILE).is_file():
             tiles = load_tiles(backgrounds)
             _write_blobs(tmp, BACKGROUNDS, tiles, tiles.shape[1], min(quality, 90), "RGB", workers)
             shutil.copyfile(backgrounds / MANIFEST_FILE, tmp / "backgrounds_manifest.json")
             bank = {"tiles": len(tiles), "size": int(tiles.shape[1])}
-        files = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         from pokedex.tracking import data_version
 
         identity = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
@@ -163,7 +154,7 @@ def pack(
     return manifest
 
 
-def read_manifest(pack_dir: Path, *, verify: bool = True) -> dict[str, Any]:
+def read_manifest(pack_dir: Path) -> dict[str, Any]:
     """The pack's manifest, after checking every file against its sha256."""
     path = pack_dir / PACK_FILE
     if not path.is_file():
@@ -174,13 +165,12 @@ def read_manifest(pack_dir: Path, *, verify: bool = True) -> dict[str, Any]:
         raise PokedexError(f"{path}: not JSON ({exc})") from exc
     if manifest.get("format") != FORMAT:
         raise PokedexError(f"{path}: pack format {manifest.get('format')!r}, expected {FORMAT}")
-    if verify:
-        for name, digest in manifest["files"].items():
-            file = pack_dir / name
-            if not file.is_file():
-                raise PokedexError(f"{file} missing from the pack")
-            if _sha256(file) != digest:
-                raise PokedexError(f"{file}: checksum mismatch, the pack is damaged")
+    for name, digest in manifest["files"].items():
+        file = pack_dir / name
+        if not file.is_file():
+            raise PokedexError(f"{file} missing from the pack")
+        if sha256_file(file) != digest:
+            raise PokedexError(f"{file}: checksum mismatch, the pack is damaged")
     return manifest
 
 
@@ -213,8 +203,6 @@ def unpack(
                 shutil.copyfile(pack_dir / name, tmp / name)
         (tmp / PACK_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     if backgrounds is not None and manifest.get("backgrounds"):
-        from pokedex.data.backgrounds import MANIFEST_FILE, TILES_FILE
-
         bank = manifest["backgrounds"]
         tiles = decode_blobs(_read_blobs(pack_dir, BACKGROUNDS), int(bank["size"]), "RGB")
         with atomic_path(backgrounds) as tmp:

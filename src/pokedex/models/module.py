@@ -115,7 +115,7 @@ class PokedexModule(L.LightningModule):
         if hp.schedule == "onecycle":
             check_onecycle(total, warmup, hp.warmup_epochs)
             sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=hp.lr, total_steps=total, pct_start=max(warmup, 1) / total
+                opt, max_lr=hp.lr, total_steps=total, pct_start=warmup / total
             )
         else:
 

@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 VARIANTS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 OUTPUTS = ("species", "types", "features")  # names fixed by `pokedex export`
+# f32 explicitly: on CPUs with bf16 (AVX-512 BF16, AMX) OpenVINO's CPU plugin would otherwise run
+# the float parts in bf16 and the answers would drift from ONNX Runtime's (the server and the
+# inference benchmark compile with this)
+OPENVINO_CPU_CONFIG: dict[str, Any] = {
+    "PERFORMANCE_HINT": "LATENCY",
+    "INFERENCE_PRECISION_HINT": "f32",
+}
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -115,9 +122,7 @@ class OnnxPredictor:
             import openvino as ov
         except ImportError as exc:
             raise PokedexError("runtime openvino needs `pip install pokedex[openvino]`") from exc
-        # f32 explicitly: on CPUs with bf16 (AVX-512 BF16, AMX) the CPU plugin would otherwise
-        # run the float parts in bf16 and the answers would drift from ONNX Runtime's
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        config = dict(OPENVINO_CPU_CONFIG)
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = ov.Core().compile_model(str(path), "CPU", config)
