@@ -26,7 +26,7 @@ started=$(date +%s)
 if ! "$python" -c "import hydra, omegaconf, pydantic_settings" 2>/dev/null; then
   "$python" -m pip install -q --no-index --find-links wheels \
     hydra-core omegaconf antlr4-python3-runtime==4.9.3 pydantic pydantic-core \
-    pydantic-settings python-dotenv annotated-types typing-inspection pytest
+    pydantic-settings python-dotenv annotated-types typing-inspection
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # this package, its dependencies as above
 pokedex="$python -m pokedex.cli"
