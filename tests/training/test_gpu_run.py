@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pokedex import gpurun
 from pokedex.bundle import read_bundle
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
@@ -25,6 +26,23 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_epochs_fill_the_budget_after_the_fixed_costs() -> None:
     assert size_epochs(300, 1.2, 60) == 200
     assert size_epochs(100, 10, 20) == 8
+
+
+def test_the_plan_allows_for_epochs_slowing_down() -> None:
+    assert size_epochs(300, 1.0, 60, slowdown=1.2) == 200
+
+
+def test_an_epoch_is_timed_from_start_to_start_with_what_runs_between(monkeypatch) -> None:
+    ticks = iter([10.0, 12.5, 15.5, 17.0])
+    monkeypatch.setattr(gpurun.time, "perf_counter", lambda: next(ticks))
+    clock = gpurun.EpochClock()
+    clock.on_train_epoch_start(None, None)  # 10.0
+    clock.on_train_epoch_end(None, None)  # 12.5: training, validation, checkpoint
+    clock.on_train_epoch_start(None, None)  # no tick: the gap belongs to the epoch before
+    clock.on_train_epoch_end(None, None)  # 15.5
+    clock.on_train_epoch_start(None, None)
+    clock.on_train_epoch_end(None, None)  # 17.0
+    assert clock.seconds == [2.5, 3.0, 1.5]
 
 
 def test_a_budget_too_small_for_two_epochs_says_how_much_is_needed() -> None:
