@@ -52,6 +52,32 @@ SPECIES = [
     (493, "arceus", 4, "Arceus"),
     (592, "frillish", 5, "Frillish"),
 ]
+# Species with an evolution line but no pokemon row of their own: they never resolve as a class.
+LINE_ONLY = [
+    (4, "charmander", 1, "Charmander"),
+    (5, "charmeleon", 1, "Charmeleon"),
+    (439, "mime-jr", 4, "Mime Jr."),
+    (865, "sirfetchd", 8, "Sirfetch’d"),
+]
+# evolved species id -> the species it evolves from, and the chain every member shares
+EVOLVES_FROM = {5: 4, 6: 5, 122: 439, 865: 83}
+CHAINS = {4: 1, 5: 1, 6: 1, 439: 2, 122: 2, 83: 3, 865: 3}
+# evolved species, trigger id, minimum level, known move, held item, happiness, time of day
+EVOLUTIONS = [
+    (5, 1, 16, "", "", "", ""),
+    (6, 1, 36, "", "", "", ""),
+    (122, 1, "", 102, "", "", ""),
+    (122, 1, "", 102, "", "", ""),  # the same method listed for another game: said once
+    (122, 1, "", "", "", 160, "night"),
+    (122, 2, "", "", 5, "", ""),
+    (865, 8, "", "", "", "", ""),
+]
+TRIGGERS = [(1, "level-up"), (2, "trade"), (3, "use-item"), (8, "three-critical-hits")]
+# ability id, identifier, English name ("" when the table has none)
+ABILITIES = [(66, "blaze", "Blaze"), (94, "solar-power", "Solar Power"), (3, "speed-boost", "")]
+# pokemon id, ability id, hidden, slot: charizard's rows in reverse slot order
+POKEMON_ABILITIES = [(6, 94, 1, 3), (6, 3, 0, 2), (6, 66, 0, 1)]
+SIZES = {6: (17, 905)}  # decimetres, hectograms (PokéAPI's units); the rest are 10 and 100
 # form id, identifier, pokemon id, own types (empty: the pokemon's types apply)
 EXTRA_FORMS = [
     (10046, "arceus-fire", 493, ("fire",)),
@@ -105,15 +131,22 @@ def write_pokeapi(folder: Path) -> Path:
             "order",
             "is_default",
         ],
-        [(pid, ident, sid, 10, 100, 50, pid, dflt) for pid, ident, sid, dflt, _, _ in POKEMON],
+        [
+            (pid, ident, sid, *SIZES.get(pid, (10, 100)), 50, pid, dflt)
+            for pid, ident, sid, dflt, _, _ in POKEMON
+        ],
     )
+    species = SPECIES + LINE_ONLY
     write_csv(
         folder / "pokemon_species.csv",
-        ["id", "identifier", "generation_id", "evolves_from_species_id"],
-        [(sid, ident, gen, "") for sid, ident, gen, _ in SPECIES],
+        ["id", "identifier", "generation_id", "evolves_from_species_id", "evolution_chain_id"],
+        [
+            (sid, ident, gen, EVOLVES_FROM.get(sid, ""), CHAINS.get(sid, 100 + sid))
+            for sid, ident, gen, _ in species
+        ],
     )
-    names = [(sid, 9, english, "Test, Pokémon") for sid, _, _, english in SPECIES]
-    names += [(sid, 1, f"ja-{ident}", "") for sid, ident, _, _ in SPECIES]
+    names = [(sid, 9, english, "Test, Pokémon") for sid, _, _, english in species]
+    names += [(sid, 1, f"ja-{ident}", "") for sid, ident, _, _ in species]
     write_csv(
         folder / "pokemon_species_names.csv",
         ["pokemon_species_id", "local_language_id", "name", "genus"],
@@ -150,6 +183,37 @@ def write_pokeapi(folder: Path) -> Path:
         for i, value in enumerate((*values, 100), start=1)  # + an accuracy row to be dropped
     ]
     write_csv(folder / "pokemon_stats.csv", ["pokemon_id", "stat_id", "base_stat", "effort"], stats)
+    write_csv(
+        folder / "abilities.csv",
+        ["id", "identifier", "generation_id", "is_main_series"],
+        [(i, ident, 3, 1) for i, ident, _ in ABILITIES],
+    )
+    write_csv(
+        folder / "ability_names.csv",
+        ["ability_id", "local_language_id", "name"],
+        [(i, 1, f"ja-{ident}") for i, ident, _ in ABILITIES]
+        + [(i, 9, name) for i, _, name in ABILITIES if name],
+    )
+    write_csv(
+        folder / "pokemon_abilities.csv",
+        ["pokemon_id", "ability_id", "is_hidden", "slot"],
+        POKEMON_ABILITIES,
+    )
+    write_csv(folder / "evolution_triggers.csv", ["id", "identifier"], TRIGGERS)
+    write_csv(
+        folder / "pokemon_evolution.csv",
+        [
+            "id",
+            "evolved_species_id",
+            "evolution_trigger_id",
+            "minimum_level",
+            "known_move_id",
+            "held_item_id",
+            "minimum_happiness",
+            "time_of_day",
+        ],
+        [(i, *row) for i, row in enumerate(EVOLUTIONS, start=1)],
+    )
     return folder
 
 

@@ -13,6 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from pokedex.dex import (
+    Ability,
+    EvolutionStage,
     Species,
     TypeChart,
     build_catalog,
@@ -34,7 +36,29 @@ REQUIRED_TABLES = [
     "types.csv",
     "pokemon_stats.csv",
     "stats.csv",
+    "abilities.csv",
+    "ability_names.csv",
+    "pokemon_abilities.csv",
+    "pokemon_evolution.csv",
+    "evolution_triggers.csv",
 ]
+CHARMANDER_LINE = (
+    EvolutionStage(name="charmander", display_name="Charmander", national_number=4),
+    EvolutionStage(
+        name="charmeleon",
+        display_name="Charmeleon",
+        national_number=5,
+        evolves_from="charmander",
+        how="level 16",
+    ),
+    EvolutionStage(
+        name="charizard",
+        display_name="Charizard",
+        national_number=6,
+        evolves_from="charmeleon",
+        how="level 36",
+    ),
+)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +97,56 @@ def test_build_resolves_pokemon_identifiers(pokeapi_dir: Path) -> None:
             "speed": 100,
         },
         generation=1,
+        height_m=1.7,
+        weight_kg=90.5,
+        abilities=(
+            Ability(name="Blaze"),
+            Ability(name="Speed Boost"),  # no English name in the table: from its identifier
+            Ability(name="Solar Power", hidden=True),
+        ),
+        evolution=CHARMANDER_LINE,
     )
+
+
+def test_evolution_lines_say_how_each_stage_evolves(pokeapi_dir: Path) -> None:
+    catalog, _ = build_catalog(["farfetchd", "mr-mime", "gliscor"], pokeapi_dir)
+    assert [(s.name, s.evolves_from, s.how) for s in catalog["farfetchd"].evolution] == [
+        ("farfetchd", None, None),
+        ("sirfetchd", "farfetchd", "land three critical hits in one battle"),
+    ]
+    mime_jr, mr_mime = catalog["mr-mime"].evolution
+    assert (mime_jr.display_name, mr_mime.evolves_from) == ("Mime Jr.", "mime-jr")
+    assert mr_mime.how == (
+        "level up knowing a certain move or level up with high friendship at night "
+        "or trade holding an item"
+    )
+    # a species that never evolves has a line of one; sizes default to 1 m and 10 kg here
+    assert [s.name for s in catalog["gliscor"].evolution] == ["gliscor"]
+    assert (catalog["gliscor"].height_m, catalog["gliscor"].weight_kg) == (1.0, 10.0)
+    assert catalog["gliscor"].abilities == ()
+
+
+def test_a_version_1_catalog_loads_without_the_new_facts(pokeapi_dir: Path, tmp_path: Path) -> None:
+    catalog, _ = build_catalog(["charizard"], pokeapi_dir)
+    path = tmp_path / "catalog.json"
+    save_catalog(catalog, path)
+    data = json.loads(path.read_text())
+    assert data["version"] == 2
+    old = dict(data["species"]["charizard"])
+    for new in ("height_m", "weight_kg", "abilities", "evolution"):
+        del old[new]
+    path.write_text(json.dumps({"version": 1, "species": {"charizard": old}}))
+    loaded = load_catalog(path)["charizard"]
+    assert loaded.types == ("fire", "flying")
+    assert (loaded.height_m, loaded.weight_kg, loaded.abilities, loaded.evolution) == (
+        None,
+        None,
+        (),
+        (),
+    )
+    path.write_text(json.dumps({"version": 3, "species": {}}))
+    with pytest.raises(PokedexError, match="version"):
+        load_catalog(path)
 
 
 def test_species_identifier_resolves_to_its_default_pokemon(pokeapi_dir: Path) -> None:
@@ -153,8 +226,8 @@ def test_table_without_a_needed_column_is_named(pokeapi_dir: Path, csv_writer: C
 
 
 def test_malformed_table_value_is_a_clean_error(pokeapi_dir: Path, csv_writer: CsvWriter) -> None:
-    header = ["id", "identifier", "species_id", "is_default"]
-    csv_writer(pokeapi_dir / "pokemon.csv", header, [("six", "charizard", 6, 1)])
+    header = ["id", "identifier", "species_id", "height", "weight", "is_default"]
+    csv_writer(pokeapi_dir / "pokemon.csv", header, [("six", "charizard", 6, 17, 905, 1)])
     with pytest.raises(PokedexError, match="malformed PokéAPI table"):
         build_catalog(["charizard"], pokeapi_dir)
 
@@ -265,6 +338,9 @@ def test_real_pokeapi_tables() -> None:
     catalog, unresolved = build_catalog(["charizard"], Path(folder))
     assert unresolved == []
     assert catalog["charizard"].types == ("fire", "flying")
+    assert (catalog["charizard"].height_m, catalog["charizard"].weight_kg) == (1.7, 90.5)
+    assert [s.how for s in catalog["charizard"].evolution] == [None, "level 16", "level 36"]
+    assert Ability(name="Solar Power", hidden=True) in catalog["charizard"].abilities
     assert chart.weaknesses(catalog["charizard"].types)[0] == ("rock", 4.0)
     assert chart.multiplier("electric", ["ground", "flying"]) == 0.0
 

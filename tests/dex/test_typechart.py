@@ -74,6 +74,20 @@ def test_weaknesses_sorted_by_multiplier_then_type_order(chart: TypeChart) -> No
     assert chart.weaknesses(["normal"]) == []
 
 
+def test_multipliers_list_every_non_neutral_factor_strongest_first(chart: TypeChart) -> None:
+    # fire/flying: rock x4, water and electric x2, bug x0.5 x0.5 = x1/4, ground x2 x0 = x0;
+    # ice (x0.5 on fire, x2 on flying) cancels out to x1 and is left out
+    assert chart.multipliers(["fire", "flying"]) == [
+        ("rock", 4.0),
+        ("water", 2.0),
+        ("electric", 2.0),
+        ("bug", 0.25),
+        ("ground", 0.0),
+    ]
+    assert chart.multipliers(["ghost"]) == [("ghost", 2.0), ("normal", 0.0)]
+    assert chart.multipliers(["normal"]) == []
+
+
 def test_matchups_lists_attack_and_defense_buckets(chart: TypeChart) -> None:
     result = chart.matchups("Ghost")
     assert result == {

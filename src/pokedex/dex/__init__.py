@@ -2,6 +2,7 @@
 
 from pokedex.dex.catalog import (
     STATS,
+    Ability,
     Species,
     build_catalog,
     load_catalog,
@@ -9,11 +10,14 @@ from pokedex.dex.catalog import (
     normalize_name,
     save_catalog,
 )
+from pokedex.dex.evolution import EvolutionStage
 from pokedex.dex.typechart import TYPES, TypeChart, UnknownTypeError, normalize_type
 
 __all__ = [
     "STATS",
     "TYPES",
+    "Ability",
+    "EvolutionStage",
     "Species",
     "TypeChart",
     "UnknownTypeError",

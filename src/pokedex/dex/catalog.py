@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pokedex.dex.evolution import EvolutionStage, read_evolution_lines
 from pokedex.dex.typechart import normalize_type, read_pokeapi_table
 from pokedex.errors import PokedexError
 from pokedex.io import write_json_atomic
@@ -21,8 +22,18 @@ from pokedex.io import write_json_atomic
 logger = logging.getLogger(__name__)
 
 STATS: tuple[str, ...] = ("hp", "attack", "defense", "special-attack", "special-defense", "speed")
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # version 1 lacks size, abilities and evolution: they load empty
 _ENGLISH = "9"  # PokéAPI languages.id of English
+
+
+class Ability(BaseModel):
+    """One of a species' abilities, by its English name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    hidden: bool = False
 
 
 class Species(BaseModel):
@@ -38,6 +49,12 @@ class Species(BaseModel):
     stats: dict[str, int]
     generation: int = Field(ge=1)
     description: str | None = None
+    height_m: float | None = Field(None, ge=0)
+    weight_kg: float | None = Field(None, ge=0)
+    abilities: tuple[Ability, ...] = ()
+    evolution: tuple[EvolutionStage, ...] = Field(
+        (), description="the whole line, earliest stage first; one stage when it never evolves"
+    )
 
     @field_validator("types")
     @classmethod
@@ -85,6 +102,9 @@ class _PokeApi:
     types: dict[int, tuple[str, ...]] = field(default_factory=dict)
     form_types: dict[int, tuple[str, ...]] = field(default_factory=dict)
     stats: dict[int, dict[str, int]] = field(default_factory=dict)
+    size: dict[int, tuple[float, float]] = field(default_factory=dict)  # pokemon id -> m, kg
+    abilities: dict[int, tuple[Ability, ...]] = field(default_factory=dict)
+    evolution: dict[int, tuple[EvolutionStage, ...]] = field(default_factory=dict)
 
 
 def _slotted(
@@ -102,7 +122,11 @@ def _slotted(
 def _load_pokeapi(pokeapi_dir: Path) -> _PokeApi:
     """Read every table first, so a missing file fails before any work is done."""
     table = read_pokeapi_table
-    pokemon = table(pokeapi_dir, "pokemon.csv", ("id", "identifier", "species_id", "is_default"))
+    pokemon = table(
+        pokeapi_dir,
+        "pokemon.csv",
+        ("id", "identifier", "species_id", "height", "weight", "is_default"),
+    )
     species = table(pokeapi_dir, "pokemon_species.csv", ("id", "identifier", "generation_id"))
     forms = table(pokeapi_dir, "pokemon_forms.csv", ("id", "identifier", "pokemon_id"))
     names = table(
@@ -113,6 +137,11 @@ def _load_pokeapi(pokeapi_dir: Path) -> _PokeApi:
     form_types = table(pokeapi_dir, "pokemon_form_types.csv", ("pokemon_form_id", "type_id"))
     stat_names = table(pokeapi_dir, "stats.csv", ("id", "identifier"))
     stats = table(pokeapi_dir, "pokemon_stats.csv", ("pokemon_id", "stat_id", "base_stat"))
+    abilities = table(pokeapi_dir, "abilities.csv", ("id", "identifier"))
+    ability_names = table(pokeapi_dir, "ability_names.csv", ("ability_id", "local_language_id"))
+    pokemon_abilities = table(
+        pokeapi_dir, "pokemon_abilities.csv", ("pokemon_id", "ability_id", "is_hidden", "slot")
+    )
 
     api = _PokeApi()
     default: dict[int, int] = {}  # species id -> its default pokemon id
@@ -120,6 +149,8 @@ def _load_pokeapi(pokeapi_dir: Path) -> _PokeApi:
         pid, sid = int(row["id"]), int(row["species_id"])
         api.pokemon_species[pid] = sid
         api.pokemon_names[pid] = row["identifier"]
+        if row["height"] and row["weight"]:  # PokéAPI stores decimetres and hectograms
+            api.size[pid] = (int(row["height"]) / 10, int(row["weight"]) / 10)
         # The flagged default wins; a species with none falls back to its first pokemon.
         if row["is_default"] == "1" or sid not in default:
             default[sid] = pid
@@ -155,6 +186,22 @@ def _load_pokeapi(pokeapi_dir: Path) -> _PokeApi:
         stat = stat_ids.get(row["stat_id"])
         if stat in STATS:
             api.stats.setdefault(int(row["pokemon_id"]), {})[stat] = int(row["base_stat"])
+
+    ability_english = {row["id"]: row["identifier"].replace("-", " ").title() for row in abilities}
+    for row in ability_names:
+        if row["local_language_id"] == _ENGLISH and row.get("name"):
+            ability_english[row["ability_id"]] = row["name"]
+    slotted: dict[int, list[tuple[int, Ability]]] = {}
+    for row in pokemon_abilities:
+        ability = Ability(
+            name=ability_english.get(row["ability_id"], row["ability_id"]),
+            hidden=row["is_hidden"] == "1",
+        )
+        slotted.setdefault(int(row["pokemon_id"]), []).append((int(row["slot"]), ability))
+    api.abilities = {
+        pid: tuple(a for _, a in sorted(v, key=lambda item: item[0])) for pid, v in slotted.items()
+    }
+    api.evolution = read_evolution_lines(pokeapi_dir, api.english)
     return api
 
 
@@ -195,6 +242,7 @@ def _species(name: str, match: _Match, api: _PokeApi, texts: Mapping[str, str]) 
     # A form such as arceus-fire carries its own typing; otherwise the pokemon's applies.
     types = api.form_types.get(match.form_id or -1) or api.types.get(match.pokemon_id, ())
     description = texts.get(normalize_name(display)) or texts.get(identifier)
+    height, weight = api.size.get(match.pokemon_id, (None, None))
     try:
         return Species(
             name=name,
@@ -205,6 +253,10 @@ def _species(name: str, match: _Match, api: _PokeApi, texts: Mapping[str, str]) 
             stats=api.stats.get(match.pokemon_id, {}),
             generation=generation,
             description=description,
+            height_m=height,
+            weight_kg=weight,
+            abilities=api.abilities.get(match.pokemon_id, ()),
+            evolution=api.evolution.get(sid, ()),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -234,7 +286,7 @@ def load_catalog(path: Path) -> dict[str, Species]:
         raise PokedexError(f"species catalog not found: {path}") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PokedexError(f"cannot read species catalog {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("version") != CATALOG_VERSION:
+    if not isinstance(data, dict) or data.get("version") not in _READABLE_VERSIONS:
         raise PokedexError(f"{path} is not a version {CATALOG_VERSION} species catalog")
     if not isinstance(data.get("species"), dict):
         raise PokedexError(f"{path}: 'species' must be an object")

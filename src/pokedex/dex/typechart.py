@@ -184,6 +184,12 @@ class TypeChart:
         hits = [(attack, m) for attack, m in profile.items() if m > 1]
         return sorted(hits, key=lambda item: (-item[1], _TYPE_INDEX[item[0]]))
 
+    def multipliers(self, defender_types: Sequence[str]) -> list[tuple[str, float]]:
+        """Every attack type that does not hit this defender for x1 (x4 to x0), strongest first."""
+        profile = self.defense_profile(defender_types)
+        hits = [(attack, m) for attack, m in profile.items() if m != 1]
+        return sorted(hits, key=lambda item: (-item[1], _TYPE_INDEX[item[0]]))
+
     def matchups(self, type_: str) -> dict[str, Any]:
         """Single-type summary: what ``type_`` hits (attack) and what hits it (defense)."""
         name = normalize_type(type_)

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pokedex.dex.catalog import Ability
+from pokedex.dex.evolution import EvolutionStage
+
 
 class ErrorBody(BaseModel):
     """Every 4xx/5xx answer."""
@@ -100,6 +103,16 @@ class SpeciesInfo(BaseModel):
     stats: dict[str, int]
     description: str | None = None
     weaknesses: list[Weakness]
+    height_m: float | None = Field(None, description="absent when the bundle's catalog predates it")
+    weight_kg: float | None = None
+    abilities: list[Ability] = Field(default_factory=list, description="hidden ones flagged")
+    evolution: list[EvolutionStage] = Field(
+        default_factory=list, description="the whole line, earliest first; empty when unknown"
+    )
+    multipliers: list[Weakness] = Field(
+        default_factory=list,
+        description="every attack type that does not hit it for x1 (x4 to x0), strongest first",
+    )
 
 
 class SpeciesSummary(BaseModel):
