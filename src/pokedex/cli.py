@@ -254,6 +254,21 @@ def gpu_collect(
     )
 
 
+@data_app.command("gallery")
+@clean_errors
+def data_gallery(
+    processed: ProcessedOption = Path("data/processed"),
+    out: Annotated[
+        Path | None, typer.Option(help="Gallery folder. Default: PROCESSED/gallery.")
+    ] = None,
+    size: Annotated[int, typer.Option(min=16, max=512, help="Picture side in pixels.")] = 96,
+) -> None:
+    """One small picture per species from the processed data, for the API to serve."""
+    from pokedex.data.gallery import build_gallery
+
+    typer.echo(str(build_gallery(processed, out, size)))
+
+
 @data_app.command("report")
 @clean_errors
 def data_report(

@@ -6,6 +6,7 @@ data/raw (immutable) -> data/processed/, written atomically as one folder:
     {split}_images.npy      (N, 128, 128, 4) uint8 RGBA canvases, memory-mappable
     {split}_labels.npy      (N,) int16
     catalog.json, typechart.json   species facts and the 18x18 chart (when --metadata is given)
+    gallery/                one small picture per species, for the API to show (data/gallery.py)
     quarantine/             rejected files, with the reason of each in summary.json
     summary.json
 """
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pokedex.data.gallery import build_gallery
 from pokedex.data.split import SPLITS, assign_splits, cross_split_similar, near_duplicate_groups
 from pokedex.data.validate import FORMATS, ImageCheck, check_image
 from pokedex.errors import PokedexError
@@ -178,6 +180,7 @@ def prepare(
         split_counts = _pack(tmp, good, species, splits, label_of)
         (tmp / "classes.json").write_text(json.dumps(classes, indent=1) + "\n")
         unmatched = _write_catalog(tmp, classes, metadata, descriptions)
+        build_gallery(tmp)
         _copy_quarantine(root, tmp / "quarantine", quarantined)
         summary = {
             "source": str(raw),

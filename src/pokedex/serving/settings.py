@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     model_roots: list[str] = Field(default_factory=lambda: ["models"])
 
+    # one picture per species from the user's own data (`pokedex data gallery`); "" turns it off
+    gallery: str = "data/processed/gallery"
+
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "info"
 
