@@ -114,26 +114,26 @@ def hostile_uploads() -> list[Upload]:
         encode(sprite(10, rgb=True), "JPEG", quality=90),
         encode(sprite(10)),
     )
-    bad = frozenset({400})
-    unsupported = frozenset({415})
+    bad = frozenset({400})  # empty, damaged, or no image type at all
+    unsupported = frozenset({415})  # an image type (or PDF) the API does not take
     too_big = frozenset({413})
     ok = frozenset({200})
     return [
         Upload("empty", b"", bad),
-        Upload("random-1k", rng.randbytes(1024), unsupported),
-        Upload("random-1m", rng.randbytes(MB), unsupported),
-        Upload("text", b"hello\n" * 100, unsupported, content_type="text/plain"),
-        Upload("html", b"<!doctype html><script>alert(1)</script>", unsupported),
+        Upload("random-1k", rng.randbytes(1024), bad),
+        Upload("random-1m", rng.randbytes(MB), bad),
+        Upload("text", b"hello\n" * 100, bad, content_type="text/plain"),
+        Upload("html", b"<!doctype html><script>alert(1)</script>", bad),
         Upload("svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>', unsupported),
         Upload("pdf", b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", unsupported),
-        Upload("eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n", unsupported),
-        Upload("fits", b"SIMPLE  =                    T" + b" " * 2850, unsupported),
+        Upload("eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n", bad),
+        Upload("fits", b"SIMPLE  =                    T" + b" " * 2850, bad),
         Upload("tiff", encode(sprite(15), "TIFF"), unsupported),
         Upload("ico", encode(sprite(15), "ICO"), unsupported),
         Upload("bmp", encode(sprite(15, rgb=True), "BMP"), unsupported),
         Upload("gif-animated-500", animated("GIF", 500), unsupported),
         Upload("gif-bomb-65535", gif_declaring(65535), unsupported),
-        Upload("zip-named-png", zip_file(), unsupported),
+        Upload("zip-named-png", zip_file(), bad),
         Upload("truncated-png", png[: len(png) // 2], bad),
         Upload("truncated-jpeg", jpeg[: len(jpeg) // 2], bad),
         Upload("truncated-webp", webp[: len(webp) // 2], bad),

@@ -29,7 +29,7 @@ def _pool() -> tuple[list[bytes], dict[bytes, int]]:
     good = [encode(sprite(20 + i), "PNG") for i in range(4)]
     good += [encode(sprite(30 + i)) for i in range(2)]
     good += [encode(sprite(40 + i, rgb=True), "JPEG", quality=85) for i in range(2)]
-    bad = {b"": 400, b"not an image at all": 415, good[0][:200]: 400}
+    bad = {b"": 400, b"not an image at all": 400, good[0][:200]: 400}
     return good, bad
 
 

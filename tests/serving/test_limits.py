@@ -43,8 +43,8 @@ def assert_error(response, status: int) -> None:  # type: ignore[no-untyped-def]
     ("data", "status"),
     [
         (b"", 400),
-        (random.Random(0).randbytes(4096), 415),
-        (b"just some text\n" * 10, 415),
+        (random.Random(0).randbytes(4096), 400),
+        (b"just some text\n" * 10, 400),
         (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', 415),
         (encode(sprite(5), "GIF"), 415),
         (encode(sprite(5), "TIFF"), 415),
@@ -75,9 +75,26 @@ def test_bad_uploads_get_a_4xx(client: TestClient, data: bytes, status: int) -> 
 
 
 def test_same_bad_items_inside_a_batch_get_per_item_errors(client: TestClient) -> None:
-    files = [("files", b""), ("files", b"text"), ("files", png_header(30000, 30000))]
+    gif, bomb = encode(sprite(5), "GIF"), png_header(30000, 30000)
+    files = [("files", b""), ("files", gif), ("files", bomb)]
     items = client.post("/v1/predict/batch", files=files).json()["items"]
     assert [item["error"]["status"] for item in items] == [400, 415, 413]
+
+
+def test_unreadable_bytes_are_told_apart_from_unsupported_types(client: TestClient) -> None:
+    # random bytes named like a PNG: not "unsupported", which would send a user looking for a
+    # PNG converter, but unreadable (issue 23, item 1)
+    corrupt = random.Random(23).randbytes(2048)
+    response = client.post("/v1/predict", files={"file": ("corrupt.png", corrupt, "image/png")})
+    assert_error(response, 400)
+    assert "could not be read as an image" in response.json()["detail"]
+    for fmt, data in [
+        ("GIF", encode(sprite(5), "GIF")),
+        ("HEIC", b"\x00\x00\x00\x18ftypheic" + bytes(64)),  # an iPhone photo's first bytes
+    ]:
+        response = client.post("/v1/predict", files={"file": ("photo.png", data, "image/png")})
+        assert_error(response, 415)
+        assert response.json()["detail"].startswith(f"{fmt} images are not supported"), fmt
 
 
 def test_missing_or_misnamed_field_is_422(client: TestClient, png: bytes) -> None:
@@ -175,4 +192,4 @@ def test_batches_get_the_larger_batch_limit(client: TestClient) -> None:
     six_mb = b"\x00" * (6 * MB)  # two of them pass 10 MB, the single-upload limit
     response = client.post("/v1/predict/batch", files=[("files", six_mb), ("files", six_mb)])
     assert response.status_code == 200, response.text
-    assert [item["error"]["status"] for item in response.json()["items"]] == [415, 415]
+    assert [item["error"]["status"] for item in response.json()["items"]] == [400, 400]

@@ -19,6 +19,23 @@ from pokedex.serving.predictor import OnnxPredictor
 log = logging.getLogger(__name__)
 
 SUPPORTED = "PNG, JPEG or WebP"
+ACCEPTED = ("PNG", "JPEG", "WEBP")
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"%PDF-", "PDF"),
+)
+_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIC", b"avif": "AVIF"}
+UNREADABLE = (
+    f"the file could not be read as an image: it is damaged or not a picture; "
+    f"send a {SUPPORTED} image"
+)
 
 
 @dataclass(frozen=True)
@@ -43,38 +60,47 @@ class Prepared:
 
 
 def sniff_format(data: bytes) -> str | None:
-    """``"PNG"``, ``"JPEG"`` or ``"WEBP"`` from the magic bytes; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    """The image type from the magic bytes: ``"PNG"``, ``"JPEG"``, ``"WEBP"``, another type
+    people send that the model does not take (``"GIF"``, ``"HEIC"``...), or None for bytes that
+    begin no image type at all (damaged, or not a picture).
+    """
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
+    if data[4:8] == b"ftyp":  # ISO media: the brand names the type
+        return _BRANDS.get(data[8:12])
+    head = data[:4096].lstrip()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in head:
+        return "SVG"
     return None
 
 
 def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
     """Check, decode and preprocess one upload; raise :class:`ApiError` (4xx) for bad input."""
     if not data:
-        raise ApiError(400, "the uploaded file is empty")
+        raise ApiError(400, f"the file is empty: send a {SUPPORTED} image")
     fmt = sniff_format(data)
     if fmt is None:
-        raise ApiError(415, f"unsupported file type: send a {SUPPORTED} image")
+        raise ApiError(400, UNREADABLE)
+    if fmt not in ACCEPTED:
+        raise ApiError(415, f"{fmt} images are not supported: send a {SUPPORTED} image")
     try:
         # only the sniffed format's parser runs on untrusted bytes (Pillow's other parsers,
         # FITS, EPS, PDF..., have had bombs and out-of-bounds reads)
         image = decode(data, max_pixels=max_pixels, formats=(fmt,))
     except ValueError as exc:
         if "pixels" in str(exc):
-            raise ApiError(413, f"image too large: {exc}") from exc
-        raise ApiError(400, f"cannot decode the {fmt} image") from exc
+            raise ApiError(413, f"the image is too large: {exc}") from exc
+        raise ApiError(400, _damaged(fmt)) from exc
     except Exception as exc:
         # any decoder failure on untrusted bytes (truncated, corrupt) is the client's input
         log.debug("decode failed: %r", exc)
-        raise ApiError(400, f"cannot decode the {fmt} image: it is corrupt or truncated") from exc
-    if image.format not in ("PNG", "JPEG", "WEBP"):
+        raise ApiError(400, _damaged(fmt)) from exc
+    if image.format not in ACCEPTED:
         # the magic bytes said one thing and Pillow found another: refuse rather than guess
-        raise ApiError(415, f"unsupported file type: send a {SUPPORTED} image")
+        raise ApiError(400, UNREADABLE)
     try:
         canvas = to_canvas(image)[None]  # (1, S, S, 4): the model input and statistics start here
         spec = predictor.spec
@@ -85,6 +111,11 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
         log.debug("preprocessing failed: %r", exc)
         raise ApiError(400, f"cannot read the {fmt} image: {exc}") from exc
     return Prepared(x=x, stats=stats)
+
+
+def _damaged(fmt: str) -> str:
+    name = "WebP" if fmt == "WEBP" else fmt
+    return f"the file could not be read as a {name} image: it is damaged or cut short"
 
 
 def image_stats(size: tuple[int, int], rgb: np.ndarray, alpha: np.ndarray) -> ImageStats:

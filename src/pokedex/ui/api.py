@@ -27,21 +27,26 @@ M = TypeVar("M", bound=BaseModel)
 
 CONNECT_TIMEOUT_S = 5.0
 _DETAIL_CHARS = 300
+# what happened and what to do, for answers that do not say it themselves
 _MEANING = {
-    400: "The API could not read that",
+    400: "The Pokédex could not read that",
     404: "Not found",
     413: "That file is too large",
     415: "That file type is not supported",
-    422: "The API refused the request",
-    429: "The API is busy: try again in a moment",
-    500: "The API failed",
-    503: "The API is not ready: try again in a moment",
-    504: "The API took too long",
+    422: "The Pokédex refused the request",
+    429: "The Pokédex is busy: try again in a moment",
+    500: "The Pokédex failed: try again, and tell whoever runs it if it keeps failing",
+    503: "The Pokédex is busy or still starting: try again in a moment",
+    504: "The Pokédex took too long: try again in a moment",
 }
+# statuses whose detail the API writes for the person who sent the request ("the image is 8×8
+# pixels, too small to recognise..."): shown as it is, without a second headline
+_OWN_WORDS = {400, 404, 413, 415, 422}
 
 
 class ApiError(Exception):
-    """A failed API call; ``str(error)`` is the message to show, ``status`` the HTTP status."""
+    """A failed API call; ``str(error)`` is the message to show, ``status`` the HTTP status
+    (for code to act on, never for people)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -71,6 +76,16 @@ class PokedexApi:
     def species(self, name: str) -> SpeciesInfo:
         """The Pokédex entry of one species."""
         return self._parse(self._send("GET", f"/v1/species/{quote(name, safe='')}"), SpeciesInfo)
+
+    def species_image(self, name: str) -> bytes | None:
+        """The species' picture (WebP bytes), or None when the API has none for it."""
+        try:
+            response = self._send("GET", f"/v1/species/{quote(name, safe='')}/image")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return response.content
 
     def search(self, query: str = "", limit: int = 2000) -> SpeciesList:
         """Species matching a name fragment or number (all of them for an empty query)."""
@@ -119,9 +134,7 @@ class PokedexApi:
                 f"({type(exc).__name__}): try again."
             ) from exc
         if response.is_error:
-            status = response.status_code
-            meaning = _MEANING.get(status, "The API answered with an error")
-            raise ApiError(f"{meaning} (HTTP {status}): {_detail(response)}", status)
+            raise ApiError(_message(response), response.status_code)
         return response
 
     def _parse(self, response: httpx.Response, model: type[M]) -> M:
@@ -134,12 +147,24 @@ class PokedexApi:
             ) from exc
 
 
-def _detail(response: httpx.Response) -> str:
-    """The ``detail`` of an error body (FastAPI's validation lists flattened), or its text."""
+def _message(response: httpx.Response) -> str:
+    """A failed answer in plain words: the API's own sentence when it wrote one for people,
+    else what the status means, with the detail in brackets. Never the status code itself."""
+    detail, own_words = _detail(response)
+    if own_words and response.status_code in _OWN_WORDS:
+        return detail[:1].upper() + detail[1:]
+    meaning = _MEANING.get(response.status_code, "The Pokédex answered with an error: try again")
+    return f"{meaning} ({detail})"
+
+
+def _detail(response: httpx.Response) -> tuple[str, bool]:
+    """The ``detail`` of an error body (FastAPI's validation lists flattened), or its text; and
+    whether it was a sentence of the API's own (a string ``detail``)."""
     try:
         detail = response.json().get("detail")
     except (ValueError, AttributeError):
         detail = None
+    own_words = isinstance(detail, str) and bool(detail)
     if isinstance(detail, list):  # FastAPI 422: [{"loc": [...], "msg": ...}, ...]
         detail = "; ".join(
             f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', '')}"
@@ -148,4 +173,4 @@ def _detail(response: httpx.Response) -> str:
             for d in detail
         )
     text = str(detail) if detail else response.text.strip() or response.reason_phrase
-    return text[:_DETAIL_CHARS] or "no details"
+    return text[:_DETAIL_CHARS] or "no details", own_words

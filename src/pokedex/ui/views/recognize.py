@@ -10,7 +10,7 @@ from pokedex.serving.schemas import ModelInfo, PredictResponse
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import species_facts, species_heading, top_species
-from pokedex.ui.preview import enlarge, model_view
+from pokedex.ui.preview import enlarge, model_view, thumbnail
 
 ACCEPTED = ["png", "jpg", "jpeg", "webp"]
 PICTURE_SIDE = 160
@@ -56,9 +56,14 @@ def _predict(data: bytes, filename: str) -> PredictResponse:
 
 
 def _pictures(data: bytes, show_model_view: bool) -> None:
-    """The upload and, beside it, the model's view of it."""
+    """The upload and, beside it, the model's view of it; nothing for bytes that are no
+    picture (the API's answer above says so)."""
+    try:
+        picture = thumbnail(data, 2 * PICTURE_SIDE)  # sharp on a 2x screen
+    except ValueError:
+        return
     mine, seen = st.columns(2)
-    mine.image(data, caption="Your picture", width=PICTURE_SIDE)
+    mine.image(picture, caption="Your picture", width=PICTURE_SIDE)
     if not show_model_view:
         return
     try:

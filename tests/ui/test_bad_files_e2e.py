@@ -1,0 +1,87 @@
+"""Bad and odd files through the real UI and API in headless Chromium (issue 23).
+
+The colour Pokédex fixture serves: what is checked is how the page answers a file, not what
+the model says. Screenshots go where tests/ui/test_e2e.py puts its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from pokedex.localserver import free_port, server_process
+from tests.ui.bundle import write_colour_bundle
+from tests.ui.test_e2e import DESKTOP, START_S, _no_traceback, _page, _shoot
+from tests.ui.test_e2e import browser as chromium
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+BROKE = "Something went wrong"
+browser = chromium  # the page tests' fixture: Debian's Chromium, headless
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The running UI, a folder for the files to upload, and where screenshots go."""
+
+    ui: str
+    files: Path
+    shots: Path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`pokedex serve` (colour Pokédex bundle) and `pokedex ui` on 127.0.0.1."""
+    work = tmp_path_factory.mktemp("bad-files")
+    shots = Path(os.environ.get("POKEDEX_UI_SCREENSHOTS") or work / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    bundle = write_colour_bundle(work / "bundle")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POKEDEX_")}
+    env |= {"POKEDEX_PREDICTION_LOG_URL": "", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    pokedex = str(Path(sys.executable).with_name("pokedex"))
+    api, ui = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    local = ("--host", "127.0.0.1")
+    api_cmd = [pokedex, "serve", "--model", str(bundle), *local, "--port", api.rsplit(":", 1)[1]]
+    ui_cmd = [pokedex, "ui", *local, "--port", ui.rsplit(":", 1)[1], "--api-url", api]
+    started = functools.partial(server_process, env=env, inherit_env=False, timeout=START_S)
+    with (
+        started(api_cmd, f"{api}/readyz", work / "api.log"),
+        started(ui_cmd, f"{ui}/_stcore/health", work / "ui.log"),
+    ):
+        yield Stack(ui, work, shots)
+        assert "Traceback" not in (work / "ui.log").read_text(errors="replace")
+
+
+def _upload(page: Page, stack: Stack, name: str, data: bytes) -> None:
+    path = stack.files / name
+    path.write_bytes(data)
+    page.goto(stack.ui)
+    page.locator("input[type=file]").set_input_files(str(path))
+
+
+def _one_message(page: Page, text: str) -> None:
+    """Exactly one alert, saying ``text``, and no picture drawn from the bytes."""
+    message = page.get_by_test_id("stAlert").filter(has_text=text)
+    expect(message).to_be_visible()
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.get_by_test_id("stAlert")).to_have_count(1)
+    expect(page.get_by_text(BROKE)).to_have_count(0)
+    assert "HTTP" not in message.inner_text()
+    _no_traceback(page)
+
+
+def test_a_corrupt_file_gets_one_clear_message(browser: Browser, stack: Stack) -> None:
+    page = _page(browser, viewport=DESKTOP)
+    _upload(page, stack, "corrupt.png", random.Random(23).randbytes(4096))
+    _one_message(page, "could not be read as an image")
+    expect(page.get_by_text("Your picture")).to_have_count(0)
+    _shoot(page, stack.shots / "ui-bad-file.png")
+    page.close()
