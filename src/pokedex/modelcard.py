@@ -83,7 +83,7 @@ def _metrics(bundle: Bundle, evaluation: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _serving(bundle: Bundle) -> list[str]:
+def _serving(bundle: Bundle, evaluation: dict[str, Any] | None) -> list[str]:
     meta = bundle.meta
     open_set, export = meta.get("open_set", {}), meta.get("export", {})
     lines = [
@@ -96,6 +96,14 @@ def _serving(bundle: Bundle) -> list[str]:
             f" false reject {_pct(open_set.get('false_reject'))} on test images, false accept"
             f" {_pct(open_set.get('false_accept'))} on generated non-Pokémon images."
         )
+        by_kind = (evaluation or {}).get("open_set", {}).get("false_accept_by_kind", {})
+        if by_kind:
+            worst = sorted(by_kind.items(), key=lambda kv: -kv[1])
+            lines.append(
+                "- False accept by kind of non-Pokémon image: "
+                + ", ".join(f"{kind.replace('_', ' ')} {_pct(v)}" for kind, v in worst)
+                + "."
+            )
     if export:
         agreement = export.get("int8_top1_agreement")
         worst = max(export.get("fp32_max_abs_diff", {"": 0.0}).values())
@@ -120,9 +128,22 @@ LIMITATIONS = """## Limitations
 - Species that differ mainly in size or colour (regional forms, evolutions with the same
   silhouette) are the most confused pairs; `pokedex evaluate` lists them.
 - The open-set threshold is fitted on generated non-Pokémon images (noise, shapes, gradients,
-  background crops); real-world out-of-distribution images may be accepted more often.
+  textures, sky over ground, text, app screenshots, corners of real photos); other real-world
+  pictures may be accepted more often.
 - Alternate forms share one label with their species; shiny colourings are not modelled.
 """
+
+
+def _gpu_run(path: Path) -> list[str]:
+    """A line on the GPU run that made the bundle (`pokedex gpu collect` leaves gpu_run.json)."""
+    if not path.is_file():
+        return []
+    run = json.loads(path.read_text())
+    return [
+        f"- Trained by `scripts/gpu_train.sh` on {run.get('device')}: {run.get('epochs_run')} of "
+        f"{run.get('epochs_planned')} planned epochs in {run.get('train_s')} s "
+        f"(budget {run.get('budget_s')} s)."
+    ]
 
 
 def render_card(bundle: Bundle, evaluation: dict[str, Any] | None = None) -> str:
@@ -139,8 +160,13 @@ def render_card(bundle: Bundle, evaluation: dict[str, Any] | None = None) -> str
         "image. For the Pokédex API and UI; not for any decision about people.",
         "",
         "## Provenance",
-        f"- Training run: experiment `{run.get('experiment')}`, MLflow run "
-        f"`{run.get('mlflow_run_id')}`, seed {run.get('seed')}, git commit "
+        f"- Training run: experiment `{run.get('experiment')}`, "
+        + (
+            f"MLflow run `{run['mlflow_run_id']}`"
+            if run.get("mlflow_run_id")
+            else "no MLflow run (logged as CSV)"
+        )
+        + f", seed {run.get('seed')}, git commit "
         f"`{str(run.get('git_commit', ''))[:12]}`{' (dirty)' if run.get('git_dirty') else ''}.",
         *(
             [f"- Fine-tuned: started from the weights of `{run['init_version']}` (`init=`)."]
@@ -158,10 +184,11 @@ def render_card(bundle: Bundle, evaluation: dict[str, Any] | None = None) -> str
             if run.get("data_pack")
             else []
         ),
+        *_gpu_run(bundle.path / "gpu_run.json"),
         "",
     ]
     body = _recipe(config, bundle.meta.get("metrics", {})) + _metrics(bundle, evaluation)
-    return "\n".join([*intro, *body, *_serving(bundle), LIMITATIONS])
+    return "\n".join([*intro, *body, *_serving(bundle, evaluation), LIMITATIONS])
 
 
 def write_card(bundle: Bundle, evaluation_json: Path | None = None) -> Path:

@@ -34,6 +34,19 @@ def test_card_reports_the_recorded_figures(tmp_path: Path) -> None:
     assert "## Limitations" in card
 
 
+def test_card_names_the_worst_unknowns_the_gpu_run_and_a_missing_tracker(tmp_path: Path) -> None:
+    bundle = update_meta(_bundle(tmp_path), run={"experiment": "photo", "seed": 0})
+    (bundle.path / "gpu_run.json").write_text(
+        json.dumps({"device": "NVIDIA H200 x1", "epochs_run": 170, "epochs_planned": 218,
+                    "train_s": 441.3, "budget_s": 486.0})
+    )  # fmt: skip
+    evaluation = {"open_set": {"false_accept_by_kind": {"texture": 0.06, "text": 0.576}}}
+    card = render_card(bundle, evaluation)
+    assert "non-Pokémon image: text 57.6%, texture 6.0%." in card  # worst first
+    assert "NVIDIA H200 x1: 170 of 218 planned epochs in 441.3 s" in card
+    assert "no MLflow run (logged as CSV)" in card
+
+
 def test_cli_writes_the_card_with_the_evaluation(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
     evaluation = tmp_path / "metrics.json"

@@ -145,7 +145,7 @@ def test_background_crops_come_from_the_opaque_part_of_photos() -> None:
     photo = np.zeros((128, 128, 4), dtype=np.uint8)
     photo[32:96, :, :3] = (10, 200, 30)  # a wide photo, letterboxed with transparency
     photo[32:96, :, 3] = 255
-    images, kinds = generate_unknowns(12, seed=0, backgrounds=photo[None])
+    images, kinds = generate_unknowns(2 * len(KINDS), seed=0, backgrounds=photo[None])
     crops = images[[i for i, k in enumerate(kinds) if k == "background"]]
     assert len(crops) == 2
     assert (crops[..., 3] == 255).all()

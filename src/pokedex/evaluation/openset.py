@@ -21,7 +21,24 @@ from pokedex.data.preprocess import CANVAS
 
 SCORES = ("msp", "energy", "cosine", "energy+cosine")
 COMBINED = {"energy+cosine": ("energy", "cosine")}  # a sum of standardised parts
-KINDS = ("uniform_noise", "gaussian_noise", "shapes", "gradient", "texture", "background")
+# what a user points a Pokédex at that is no Pokémon: noise, shapes, gradients, textures, a sky
+# over grass, text, a screenshot of an app, and corners of real photos (background: last, it
+# needs photos)
+KINDS = (
+    "uniform_noise",
+    "gaussian_noise",
+    "shapes",
+    "gradient",
+    "texture",
+    "landscape",
+    "text",
+    "screenshot",
+    "background",
+)
+WORDS = (
+    *("the", "a", "pokedex", "photo", "image", "of", "is", "to", "and", "in", "your", "screen"),
+    *("settings", "open", "save", "cancel", "12:45", "ok"),
+)
 ACCEPT = 0.95  # share of known val sprites the threshold must accept
 
 
@@ -245,6 +262,55 @@ def _texture(rng: np.random.Generator) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
+def _landscape(rng: np.random.Generator) -> np.ndarray:
+    # a sky over grass, sand or water: the blue-and-green picture once named "Wailord 96 %"
+    yy = np.linspace(0, 1, CANVAS)[:, None, None]  # (H, 1, 1)
+    horizon = rng.uniform(0.35, 0.75)
+    top = np.array([rng.uniform(20, 120), rng.uniform(90, 190), rng.uniform(180, 255)])
+    low = np.array([rng.uniform(150, 230), rng.uniform(190, 240), rng.uniform(220, 255)])
+    sky = top + (low - top) * np.clip(yy / horizon, 0, 1)
+    ground_colour = [(40, 140, 40), (90, 170, 60), (200, 180, 120), (30, 90, 160)]
+    g = np.array(ground_colour[int(rng.integers(0, len(ground_colour)))], dtype=float)
+    ground = g * (1 - 0.4 * np.clip((yy - horizon) / (1 - horizon), 0, 1))
+    rgb = np.where(yy < horizon, sky, ground) * np.ones((1, CANVAS, 1))
+    rgb += rng.normal(0, rng.uniform(2, 12), rgb.shape)  # grain, leaves, waves
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _text(rng: np.random.Generator) -> np.ndarray:
+    # a page or a sign: lines of words, dark on light or light on dark
+    dark = bool(rng.integers(0, 2))
+    paper = (20, 24, 28) if dark else (240, 238, 230)
+    image = Image.new("RGB", (CANVAS, CANVAS), paper)
+    draw = ImageDraw.Draw(image)
+    ink = (230, 230, 230) if dark else (int(rng.integers(0, 80)),) * 3
+    size = int(rng.integers(9, 20))
+    for y in range(int(rng.integers(2, 8)), CANVAS - size, size + int(rng.integers(2, 8))):
+        line = " ".join(WORDS[int(i)] for i in rng.integers(0, len(WORDS), 6))
+        draw.text((int(rng.integers(2, 10)), y), line, fill=ink, font_size=size)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _screenshot(rng: np.random.Generator) -> np.ndarray:
+    # an app's window: a title bar, a sidebar, panels, buttons and lines of text
+    image = Image.new("RGB", (CANVAS, CANVAS), (245, 245, 247))
+    draw = ImageDraw.Draw(image)
+    bar = int(rng.integers(10, 22))
+    draw.rectangle((0, 0, CANVAS, bar), fill=_colour(rng))
+    side = int(rng.integers(0, 40))
+    if side:
+        draw.rectangle((0, bar, side, CANVAS), fill=(225, 228, 232))
+    for _ in range(int(rng.integers(2, 6))):
+        x0 = int(rng.integers(side + 2, CANVAS - 30))
+        y0 = int(rng.integers(bar + 2, CANVAS - 20))
+        w, h = (int(v) for v in rng.integers((20, 8), (90, 40)))
+        draw.rounded_rectangle((x0, y0, x0 + w, y0 + h), radius=3, fill=_colour(rng))
+    for y in range(bar + 6, CANVAS - 8, 11):
+        if rng.random() < 0.6:
+            draw.text((side + 4, y), " ".join(rng.choice(WORDS, 4)), fill=(40, 40, 40), font_size=9)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def _corner_crop(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
     # photo canvases are padded with transparency: crop inside the opaque part, at a corner,
     # where a photo of a figure usually shows background
@@ -265,4 +331,7 @@ _MAKERS = {
     "shapes": _shapes,
     "gradient": _gradient,
     "texture": _texture,
+    "landscape": _landscape,
+    "text": _text,
+    "screenshot": _screenshot,
 }
