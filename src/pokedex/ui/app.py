@@ -15,6 +15,7 @@ page = st.navigation(
     [
         st.Page(VIEWS / "recognize.py", title="Recognize", icon=":material/photo_camera:"),
         st.Page(VIEWS / "browse.py", title="Browse", icon=":material/menu_book:"),
+        st.Page(VIEWS / "typechart.py", title="Type chart", icon=":material/grid_on:"),
         st.Page(VIEWS / "explore.py", title="Explore", icon=":material/scatter_plot:"),
         st.Page(VIEWS / "model.py", title="Model", icon=":material/monitoring:"),
     ],

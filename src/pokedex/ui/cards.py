@@ -1,10 +1,12 @@
-"""The pieces every page shows: type badges, the species card, top-k bars, type matchups."""
+"""The pieces every page shows: type badges, pictures, the species card, top-k bars, matchups."""
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Sequence
 from itertools import groupby
+from urllib.parse import quote
 
 import altair as alt
 import pandas as pd
@@ -12,7 +14,10 @@ import streamlit as st
 
 from pokedex.dex.catalog import STATS
 from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR, text_colour
-from pokedex.serving.schemas import SpeciesScore, TypeMatchups, Weakness
+from pokedex.dex.evolution import EvolutionStage
+from pokedex.serving.schemas import SpeciesInfo, SpeciesScore, TypeMatchups, Weakness
+from pokedex.ui import session
+from pokedex.ui.api import ApiError, PokedexApi
 
 STAT_LABELS = {
     "hp": "HP",
@@ -35,6 +40,14 @@ _BADGE = (
     "font-size:.85rem;font-weight:600;text-transform:uppercase;letter-spacing:.04em;"
     "background:{bg};color:{fg}"
 )
+
+
+_PICTURE = (
+    "width:{px}px;height:{px}px;flex:none;border-radius:.6rem;background:#F2F4F7;"
+    "object-fit:contain;display:flex;align-items:center;justify-content:center;"
+    "color:#98A2B3;font-size:{font}px;font-weight:700"
+)
+_MULTIPLIER_LABELS = {4.0: "×4", 2.0: "×2", 0.5: "×½", 0.25: "×¼", 0.0: "×0"}
 
 
 def dex_number(number: int | None) -> str:
@@ -62,12 +75,52 @@ def type_badges(types: Sequence[str], kind: str = "types") -> None:
     st.markdown(badges_html(types, kind), unsafe_allow_html=True)
 
 
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs={PokedexApi: lambda api: api.base_url})
+def _picture(client: PokedexApi, name: str) -> bytes | None:
+    """A species' picture from the API (None, cached, when it has none; failures not cached)."""
+    return client.species_image(name)
+
+
+def picture_html(name: str, display_name: str, px: int) -> str:
+    """The species' picture as an ``img.pokedex-picture``, or a labelled placeholder."""
+    try:
+        data = _picture(session.api(), name)
+    except ApiError:
+        data = None  # a picture is never worth an error on the card
+    label = html.escape(display_name)
+    style = _PICTURE.format(px=px, font=px // 2)
+    if data is None:
+        return (
+            f'<div class="pokedex-picture pokedex-no-picture" role="img" style="{style}" '
+            f'aria-label="No picture of {label}" title="No picture of {label} on this server">'
+            "?</div>"
+        )
+    src = "data:image/webp;base64," + base64.b64encode(data).decode()
+    return f'<img class="pokedex-picture" src="{src}" alt="{label}" style="{style}">'
+
+
+def species_picture(name: str, display_name: str, px: int = 120) -> None:
+    """Show the species' picture, or the placeholder when the API has none."""
+    st.markdown(picture_html(name, display_name, px), unsafe_allow_html=True, width="content")
+
+
+def browse_link(name: str) -> str:
+    """The relative URL of the species' page in Browse (a shareable deep link)."""
+    return f"browse?species={quote(name, safe='')}"
+
+
 def top_species(scores: Sequence[SpeciesScore]) -> None:
-    """One labelled probability bar per candidate species, best first."""
+    """One picture and probability bar per candidate species, best first; a name opens its
+    page in Browse."""
     for score in scores:
         number = dex_number(score.national_number)
-        label = f"**{score.display_name}** {number} · {score.probability:.1%}"
-        st.progress(min(1.0, max(0.0, score.probability)), text=label)
+        name = f"[**{score.display_name}**]({browse_link(score.name)})"
+        with st.container(horizontal=True, vertical_alignment="center"):
+            species_picture(score.name, score.display_name, px=44)
+            st.progress(
+                min(1.0, max(0.0, score.probability)),
+                text=f"{name} {number} · {score.probability:.1%}",
+            )
 
 
 def stats_chart(stats: dict[str, int]) -> None:
@@ -98,15 +151,20 @@ def stats_chart(stats: dict[str, int]) -> None:
 
 def weakness_groups(weaknesses: Sequence[Weakness]) -> None:
     """The attack types that hit hardest, grouped by multiplier (×4 first, then ×2)."""
-    strong = sorted((w for w in weaknesses if w.multiplier > 1), key=lambda w: -w.multiplier)
+    strong = [w for w in weaknesses if w.multiplier > 1]
     if not strong:
         st.caption("No attack type hits it for more than ×1.")
-        return
-    for multiplier, group in groupby(strong, key=lambda w: w.multiplier):
+    _multiplier_rows(strong, kind="counters")
+
+
+def _multiplier_rows(multipliers: Sequence[Weakness], kind: str) -> None:
+    """One row of type badges per multiplier, the largest first."""
+    ordered = sorted(multipliers, key=lambda w: -w.multiplier)
+    for multiplier, group in groupby(ordered, key=lambda w: w.multiplier):
         col_label, col_badges = st.columns([1, 5], vertical_alignment="center")
-        col_label.markdown(f"**×{multiplier:g}**")
+        col_label.markdown(f"**{_MULTIPLIER_LABELS.get(multiplier, f'×{multiplier:g}')}**")
         with col_badges:
-            type_badges([w.type for w in group], kind="counters")
+            type_badges([w.type for w in group], kind=kind)
 
 
 def species_heading(
@@ -135,6 +193,43 @@ def species_facts(
     with right:
         st.markdown("**Hit it with**")
         weakness_groups(weaknesses)
+        weak = [w for w in weaknesses if w.multiplier < 1]
+        if weak:
+            st.markdown("**It resists**")
+            _multiplier_rows(weak, kind="resisted")
+
+
+def dex_facts(entry: SpeciesInfo) -> None:
+    """Size, abilities and the evolution line, each only when the bundle's catalog has it."""
+    left, right = st.columns(2, gap="medium")
+    with left:
+        if entry.height_m is not None and entry.weight_kg is not None:
+            st.markdown(f"**Size** · {entry.height_m:g} m · {entry.weight_kg:g} kg")
+        if entry.abilities:
+            names = [f"{a.name} (hidden)" if a.hidden else a.name for a in entry.abilities]
+            st.markdown(f"**Abilities** · {' · '.join(names)}")
+    with right:
+        if len(entry.evolution) == 1:
+            st.markdown("**Evolution** · it does not evolve")
+        elif entry.evolution:
+            st.markdown("**Evolution**")
+            by_name = {stage.name: stage for stage in entry.evolution}
+            steps = []
+            for stage in entry.evolution[1:]:
+                before = _stage(by_name.get(stage.evolves_from or ""), entry.national_number)
+                how = f" · {html.escape(stage.how)}" if stage.how else ""
+                steps.append(f"<li>{before} → {_stage(stage, entry.national_number)}{how}</li>")
+            st.markdown(
+                f'<ul class="pokedex-evolution">{"".join(steps)}</ul>', unsafe_allow_html=True
+            )
+
+
+def _stage(stage: EvolutionStage | None, current: int) -> str:
+    """A stage's name as HTML, in bold when it is the species on the card."""
+    if stage is None:
+        return "?"
+    text = html.escape(stage.display_name)
+    return f"<b>{text}</b>" if stage.national_number == current else text
 
 
 def matchups(table: TypeMatchups) -> None:

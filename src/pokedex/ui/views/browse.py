@@ -1,4 +1,4 @@
-"""Browse: any species' card without a picture, and any type's matchups."""
+"""Browse: any species' card with its picture and dex facts, and any type's matchups."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ import streamlit as st
 from pokedex.dex.typechart import TYPES
 from pokedex.serving.schemas import SpeciesSummary
 from pokedex.ui import session
-from pokedex.ui.cards import dex_number, matchups, species_facts, species_heading
+from pokedex.ui.cards import (
+    dex_facts,
+    dex_number,
+    matchups,
+    species_facts,
+    species_heading,
+    species_picture,
+)
 
 
 def render() -> None:
@@ -23,14 +30,21 @@ def render() -> None:
         list(index),
         index=None,
         format_func=lambda n: _label(index[n]),
-        placeholder="Type a name, e.g. Pikachu",
+        placeholder="Type a name or a number, e.g. Pikachu or 25",
         key="species",
+        filter_mode="contains",  # kept in Pokédex order, so "6" lists #006 first
     )
     _keep_in_url("species", name)
     if name is not None:
         entry = session.species(client, name)
-        species_heading(entry.display_name, entry.national_number, entry.types, entry.generation)
-        species_facts(entry.stats, entry.weaknesses, entry.description)
+        with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+            species_picture(entry.name, entry.display_name)
+            with st.container():
+                species_heading(
+                    entry.display_name, entry.national_number, entry.types, entry.generation
+                )
+        dex_facts(entry)
+        species_facts(entry.stats, entry.multipliers or entry.weaknesses, entry.description)
     st.divider()
     st.subheader("Type matchups", anchor=False)
     _seed_from_url("type", TYPES)
