@@ -102,6 +102,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         generations=cfg.data.get("generations"),
         seed=cfg.seed,
         backgrounds=cfg.data.get("backgrounds"),
+        outliers=int(cfg.data.get("outliers") or 0),
     )
     net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}
     module = PokedexModule(

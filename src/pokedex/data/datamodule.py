@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
 from pokedex.data.augment import AugmentConfig, BatchAugment
-from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.data.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
 
 log = logging.getLogger(__name__)
@@ -84,16 +84,19 @@ class PackedDataModule(L.LightningDataModule):
         generations: list[int] | None = None,
         seed: int = 0,
         backgrounds: str | Path | None = None,
+        outliers: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.spec = preprocess
-        tiles = None
-        if augment is not None and augment.background_photo > 0:
+        tiles, bank = None, None
+        if (augment is not None and augment.background_photo > 0) or outliers > 0:
             from pokedex.data.backgrounds import load_tiles
 
             bank = load_tiles(Path(backgrounds or ""))  # (N, T, T, 3)
             tiles = torch.from_numpy(bank).permute(0, 3, 1, 2).contiguous()  # (N, 3, T, T)
+        self.outliers = outliers
+        self.outlier_pool = _outlier_pool(bank, seed) if outliers > 0 else None
         self.augment = BatchAugment(
             preprocess.size, preprocess.mean, preprocess.std, augment, tiles
         )
@@ -201,14 +204,42 @@ class PackedDataModule(L.LightningDataModule):
         return self._eval_loader("test")
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Augment raw training canvases where the batch now lives (CPU or GPU)."""
+        """Augment raw training canvases where the batch now lives (CPU or GPU); with
+        ``outliers``, that many non-Pokémon canvases join each batch, labelled -1."""
         x, y = batch
         if x.dtype == torch.uint8:
             self.augment.to(x.device)
             # seeded by the optimizer step, which a resumed run restores, not by global RNG state
             step = self.trainer.global_step if self.trainer else 0
+            if self.outlier_pool is not None:
+                pick = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+                idx = torch.randint(len(self.outlier_pool), (self.outliers,), generator=pick)
+                x = torch.cat([x, self.outlier_pool[idx].to(x.device)])
+                y = torch.cat([y, y.new_full((self.outliers,), -1)])
             devices = [x.device.index or 0] if x.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed * 1_000_003 + step)
                 x = self.augment(x)
         return x, y
+
+
+OUTLIER_POOL = 2048  # generated non-Pokémon canvases a run draws its outliers from
+OUTLIER_SEED = 1_000  # the evaluation generates its unknowns from seeds 0 and 1
+
+
+def _outlier_pool(bank: np.ndarray | None, seed: int) -> torch.Tensor:
+    """``(OUTLIER_POOL, S, S, 4)`` uint8 non-Pokémon canvases for outlier exposure: the kinds of
+    :func:`pokedex.evaluation.openset.generate_unknowns`, with corners of the training
+    background photos (never the validation photos) as its photo kind."""
+    from PIL import Image
+
+    from pokedex.evaluation.openset import generate_unknowns
+
+    photos = None
+    if bank is not None:
+        photos = np.empty((len(bank), CANVAS, CANVAS, 4), dtype=np.uint8)
+        for i, tile in enumerate(bank):
+            photos[i, ..., :3] = Image.fromarray(tile).resize((CANVAS, CANVAS))
+        photos[..., 3] = 255
+    images, _ = generate_unknowns(OUTLIER_POOL, seed=OUTLIER_SEED + seed, backgrounds=photos)
+    return torch.from_numpy(images)

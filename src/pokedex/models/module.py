@@ -33,6 +33,7 @@ class PokedexModule(L.LightningModule):
         mixup: float = 0.0,
         cutmix: float = 0.0,
         mix_prob: float = 1.0,
+        outlier_weight: float = 0.5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["type_targets"])
@@ -52,16 +53,27 @@ class PokedexModule(L.LightningModule):
         return self.net(x)
 
     def _losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss, and the species logits of the batch's Pokémon.
+
+        Images labelled -1 are non-Pokémon (``data.outliers``): outlier exposure pulls their
+        species distribution towards uniform, so that the open-set scores fall on them.
+        """
         hp = self.hparams
+        outlier = y < 0
+        x, x_out, y = x[~outlier], x[outlier], y[~outlier]
         target = y  # class indices, or (N, C) class probabilities once mixed
         if self.training and self.mix is not None:
             x, mixed = self.mix(x, y)
             target = mixed if mixed.ndim == 2 else y  # RandomApply left the batch as it was
-        species, types = self(x)
+        species, types = self(torch.cat([x, x_out]) if len(x_out) else x)
+        species, species_out, types = species[: len(x)], species[len(x) :], types[: len(x)]
         loss = F.cross_entropy(species, target, label_smoothing=hp.label_smoothing)
         if self.use_types:
             t = self.type_targets[target] if target.ndim == 1 else target @ self.type_targets
             loss = loss + hp.types_weight * F.binary_cross_entropy_with_logits(types.float(), t)
+        if len(species_out):  # cross-entropy to the uniform distribution
+            uniform = -species_out.float().log_softmax(1).mean(1).mean()
+            loss = loss + hp.outlier_weight * uniform
         return loss, species
 
     def training_step(
@@ -70,7 +82,8 @@ class PokedexModule(L.LightningModule):
         x, y = batch
         loss, species = self._losses(x, y)
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc_top1", (species.argmax(1) == y).float().mean(), prog_bar=True)
+        known = y[y >= 0]
+        self.log("train/acc_top1", (species.argmax(1) == known).float().mean(), prog_bar=True)
         return loss
 
     def _eval_step(self, stage: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
