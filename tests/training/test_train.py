@@ -134,13 +134,16 @@ def test_the_gpu_preset_is_the_cpu_recipe_scaled_up() -> None:
 
 
 def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter() -> None:
-    for name in ("photo", "photo_finetune"):
+    for name in ("photo", "photo_finetune", "photo_outliers"):
         cfg = compose_config([f"experiment={name}", "init=models/release"])
         assert cfg.augment.background_photo > 0
         assert cfg.augment.brightness > 0  # the cpu recipe's no-colour choice is undone
         assert cfg.optim.cutmix > 0
     assert compose_config(["experiment=photo"]).trainer.accelerator == "gpu"
     assert compose_config(["experiment=photo_finetune"]).init == "models/release"
+    outliers = compose_config(["experiment=photo_outliers"])
+    assert outliers.data.outliers > 0  # outlier exposure, on top of the photo recipe
+    assert outliers.augment.jpeg > 0
 
 
 @pytest.mark.parametrize(("total", "warmup"), [(2, 1), (10, 0), (10, 9), (3, 2)])
