@@ -14,6 +14,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from pokedex.data.preprocess import (
     CANVAS,
     PreprocessSpec,
+    TooManyPixelsError,
     canvases_to_input,
     decode,
     fit_square,
@@ -24,6 +25,7 @@ from pokedex.data.preprocess import (
 )
 from pokedex.data.validate import check_image
 from tests.conftest import encode, sprite
+from tests.reliability.payloads import jpeg_declaring, photo_jpeg
 
 SPECS = [
     PreprocessSpec(),
@@ -157,6 +159,33 @@ def test_decode_refuses_huge_headers_before_reading_pixels(
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_pixels)
     with pytest.raises(ValueError, match=f"over the limit of {max_pixels:,}"):
         decode(_png_declaring(side, side), max_pixels=max_pixels)
+
+
+def test_a_phone_photo_jpeg_decodes_at_reduced_scale_under_the_cap() -> None:
+    # 36 Mpx, over a 25 Mpx cap at full size: decoded at 1/8 scale (issue 23, item 2)
+    image = decode(photo_jpeg(6000, 6000), max_pixels=25_000_000, formats=("JPEG",))
+    assert image.size == (750, 750)  # still at least twice the canvas side
+    assert image.getpixel((375, 375)) == pytest.approx((127, 127, 128), abs=4)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        jpeg_declaring(10_000, 10_000),  # 100 Mpx: over Pillow's threshold, where it only warns
+        jpeg_declaring(65_535, 65_535),
+        photo_jpeg(6000, 6000, progressive=True),  # its decoder would hold all 36 Mpx
+    ],
+    ids=["baseline-100mpx", "baseline-4gpx", "progressive-36mpx"],
+)
+def test_decode_still_refuses_jpeg_bombs_from_the_header(
+    monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    def no_pixels(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_pixels)
+    with pytest.raises(TooManyPixelsError, match="over the limit of"):
+        decode(data, max_pixels=25_000_000)
 
 
 def test_decode_accepts_up_to_the_cap_and_takes_the_first_frame() -> None:

@@ -55,6 +55,22 @@ def webp_declaring(side: int) -> bytes:
     return bytes(data)
 
 
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A valid little baseline JPEG whose frame header claims ``width`` x ``height``."""
+    data = bytearray(encode(Image.new("RGB", (16, 16)), "JPEG"))
+    at = data.index(b"\xff\xc0") + 5  # marker, length (2), precision (1), then height, width
+    struct.pack_into(">HH", data, at, height, width)
+    return bytes(data)
+
+
+def photo_jpeg(width: int, height: int, **params: object) -> bytes:
+    """A smooth photo-sized JPEG (colour gradients), quick to make at any size."""
+    ramp = Image.linear_gradient("L")
+    bands = (ramp.resize((width, height)), ramp.rotate(90).resize((width, height)))
+    image = Image.merge("RGB", (*bands, Image.new("L", (width, height), 128)))
+    return encode(image, "JPEG", quality=85, **params)
+
+
 def gif_declaring(side: int) -> bytes:
     """A GIF header with a ``side`` x ``side`` logical screen and nothing else."""
     return b"GIF89a" + struct.pack("<HH", side, side) + b"\x00\x00\x00" + b"\x3b"
@@ -142,6 +158,11 @@ def hostile_uploads() -> list[Upload]:
         Upload("png-bomb-10000", png_declaring(10_000, 10_000), too_big),  # Pillow only warns
         Upload("png-over-25mpx", png_declaring(6_000, 6_000), too_big),
         Upload("webp-bomb-16383", webp_declaring(16_383), too_big),
+        Upload("jpeg-bomb-65535", jpeg_declaring(65_535, 65_535), too_big),
+        Upload("jpeg-bomb-10000", jpeg_declaring(10_000, 10_000), too_big),  # Pillow only warns
+        # a progressive JPEG holds the coefficients of every pixel: refused from the header
+        Upload("jpeg-progressive-over-25mpx", photo_jpeg(6_000, 6_000, progressive=True), too_big),
+        Upload("jpeg-photo-48mpx", photo_jpeg(8_000, 6_000), ok),  # decoded at 1/8 scale
         Upload("png-ztxt-9mb", png_with_ztxt(9), bad),  # over Pillow's text-chunk cap
         Upload("polyglot-png-zip", png + zip_file(), ok),
         Upload("apng-100", animated("PNG", 100), ok),

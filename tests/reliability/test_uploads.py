@@ -112,7 +112,8 @@ def test_hostile_uploads_never_get_a_5xx(
     slowest = max(seconds for seconds, _ in bombs.values())
     figure(
         "T12",
-        f"{len(bombs)} bombs (PNG 50000² and 10000², WebP 16383², GIF 65535²) rejected from "
+        f"{len(bombs)} bombs (PNG 50000² and 10000², WebP 16383², GIF 65535², JPEG 65535² and "
+        f"10000²) rejected from "
         f"the header, slowest {1000 * slowest:.0f} ms; RSS delta "
         f"max {max(d for _, d in bombs.values()):+.1f} MB",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import struct
 import zlib
@@ -10,11 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from pokedex.serving.app import create_app
 from pokedex.serving.middleware import BodyLimitMiddleware
 from pokedex.serving.settings import MB, Settings
 from tests.conftest import encode, sprite
+from tests.reliability.payloads import jpeg_declaring, photo_jpeg
 from tests.serving.conftest import MakeSettings
 
 
@@ -95,6 +98,31 @@ def test_unreadable_bytes_are_told_apart_from_unsupported_types(client: TestClie
         response = client.post("/v1/predict", files={"file": ("photo.png", data, "image/png")})
         assert_error(response, 415)
         assert response.json()["detail"].startswith(f"{fmt} images are not supported"), fmt
+
+
+def test_a_phone_photo_is_answered_and_bombs_are_still_refused(client: TestClient) -> None:
+    # 48 Mpx, under the upload limit: decoded at 1/8 scale, not refused (issue 23, item 2)
+    photo = photo_jpeg(8000, 6000)
+    assert len(photo) < Settings().max_upload_bytes
+    response = client.post("/v1/predict", files={"file": ("phone.jpg", photo, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    for bomb in (
+        png_header(6000, 6000),  # no reduced-scale decoding for PNG or WebP
+        photo_jpeg(6000, 6000, progressive=True),
+        jpeg_declaring(10_000, 10_000),
+    ):
+        response = client.post("/v1/predict", files={"file": ("bomb.jpg", bomb)})
+        assert_error(response, 413)
+        assert response.json()["detail"].startswith("the image is too large")
+
+
+def test_a_jpeg_with_more_pictures_after_it_is_answered(client: TestClient) -> None:
+    # phones store HDR gain maps and depth maps this way (MPF); Pillow calls the file "MPO"
+    first, second = Image.new("RGB", (400, 300), (200, 30, 30)), Image.new("RGB", (100, 75))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    response = client.post("/v1/predict", files={"file": ("hdr.jpg", buffer.getvalue())})
+    assert response.status_code == 200, response.text
 
 
 def test_missing_or_misnamed_field_is_422(client: TestClient, png: bytes) -> None:

@@ -18,6 +18,9 @@ from PIL import Image, ImageOps
 CANVAS = 128
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# The most pixels a baseline JPEG may declare, as it decodes at reduced scale (see decode):
+# Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS), 64 Mpx photos included.
+JPEG_MAX_PIXELS = 89_478_485
 
 
 @dataclass(frozen=True)
@@ -188,23 +191,39 @@ def to_canvas(image: Image.Image) -> np.ndarray:
     return fit_square(to_rgba(image), CANVAS)
 
 
+class TooManyPixelsError(ValueError):
+    """An image whose header declares more pixels than the caller's cap (a decompression bomb)."""
+
+
 def decode(
     data: bytes, max_pixels: int = 40_000_000, formats: tuple[str, ...] | None = None
 ) -> Image.Image:
-    """Decode image bytes with a pixel cap checked from the header, before pixels are read.
+    """Decode image bytes with pixel caps checked from the header, before pixels are read.
 
+    A JPEG decodes at a reduced scale (1/2 to 1/8, keeping at least twice the canvas side),
+    chosen before any pixel is read, and ``max_pixels`` caps the pixels at that scale: a 48 Mpx
+    phone photo decodes as 0.75 Mpx. A baseline JPEG's header may then declare up to
+    :data:`JPEG_MAX_PIXELS`; a progressive JPEG's decoder holds the coefficients of the whole
+    image (3-6 bytes a pixel), so its header is capped at ``max_pixels`` like any other format.
     ``formats`` (e.g. ``("PNG",)``) limits which of Pillow's parsers may even look at the bytes.
     """
     try:
         image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
-        # Pillow's own (higher) cap fires inside open(): callers expect the same ValueError
-        raise ValueError(f"image is over the limit of {max_pixels:,} pixels: {exc}") from exc
-    w, h = image.size
-    if w * h > max_pixels:
-        raise ValueError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}")
+        # Pillow's own (higher) cap fires inside open(): callers expect the same error
+        message = f"image is over the limit of {max_pixels:,} pixels: {exc}"
+        raise TooManyPixelsError(message) from exc
+    baseline_jpeg = image.format in ("JPEG", "MPO") and not image.info.get("progressive")
+    _check_pixels(image.size, max(max_pixels, JPEG_MAX_PIXELS) if baseline_jpeg else max_pixels)
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
-    image.draft("RGB", (CANVAS * 2, CANVAS * 2))  # JPEG: decode at reduced scale, much faster
+    image.draft("RGB", (CANVAS * 2, CANVAS * 2))  # JPEG only: sets the scale, reads no pixel
+    _check_pixels(image.size, max_pixels)
     image.load()
     return image
+
+
+def _check_pixels(size: tuple[int, int], cap: int) -> None:
+    w, h = size
+    if w * h > cap:
+        raise TooManyPixelsError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {cap:,}")

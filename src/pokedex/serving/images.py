@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pokedex.data.preprocess import canvases_to_rgb, decode, flatten, normalize, to_canvas
+from pokedex.data.preprocess import (
+    TooManyPixelsError,
+    canvases_to_rgb,
+    decode,
+    flatten,
+    normalize,
+    to_canvas,
+)
 from pokedex.monitoring.features import flat_stats
 from pokedex.serving.errors import ApiError
 from pokedex.serving.predictor import OnnxPredictor
@@ -90,15 +97,13 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
         # only the sniffed format's parser runs on untrusted bytes (Pillow's other parsers,
         # FITS, EPS, PDF..., have had bombs and out-of-bounds reads)
         image = decode(data, max_pixels=max_pixels, formats=(fmt,))
-    except ValueError as exc:
-        if "pixels" in str(exc):
-            raise ApiError(413, f"the image is too large: {exc}") from exc
-        raise ApiError(400, _damaged(fmt)) from exc
+    except TooManyPixelsError as exc:
+        raise ApiError(413, f"the image is too large ({exc}): send a smaller picture") from exc
     except Exception as exc:
         # any decoder failure on untrusted bytes (truncated, corrupt) is the client's input
         log.debug("decode failed: %r", exc)
         raise ApiError(400, _damaged(fmt)) from exc
-    if image.format not in ACCEPTED:
+    if image.format not in (*ACCEPTED, "MPO"):  # MPO: a JPEG, more pictures after it (HDR)
         # the magic bytes said one thing and Pillow found another: refuse rather than guess
         raise ApiError(400, UNREADABLE)
     try:
