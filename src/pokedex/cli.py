@@ -529,8 +529,12 @@ def bench_serving(
     out: Annotated[
         Path | None, typer.Option(help="Folder for serving.json and serving.md.")
     ] = None,
+    litserve: Annotated[
+        bool, typer.Option(help="Also run LitServe over the same predictor (when installed).")
+    ] = True,
 ) -> None:
-    """HTTP req/s and latency: naive FastAPI + PyTorch vs ours vs the model without HTTP."""
+    """HTTP req/s and latency: naive FastAPI + PyTorch vs LitServe vs ours vs the model
+    without HTTP."""
     from pokedex.benchmarks.serving import BATCH_CONCURRENCY, CONCURRENCY, run
     from pokedex.benchmarks.serving_report import print_table, write_outputs
     from pokedex.predict import resolve_model
@@ -550,6 +554,7 @@ def bench_serving(
         window_s=duration,
         warmup_s=warmup,
         images=images,
+        litserve=litserve,
     )
     print_table(result)
     if out is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import re
@@ -84,6 +85,47 @@ def test_the_batched_run_counts_images_and_is_reported_beside_not_instead_of_the
     assert [s["name"] for s in result.to_dict()["servers"]] == ["baseline", "ours", "ours ×32"]
 
 
+def test_litserve_sits_between_the_baseline_and_ours_and_ours_is_measured_against_it() -> None:
+    result = _result([100, 120], [150, 300], ceiling=600.0)
+    assert result.over_litserve is None  # not installed, or not run
+    result.litserve = ServerRun("litserve", "LitServe")
+    result.litserve.levels = [_level(1, 60), _level(8, 200)]
+    assert result.over_litserve == pytest.approx(300 / 200)
+    lines = format_markdown(result).splitlines()
+    rows = [line.split(" | ")[0] for line in lines if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == ["| baseline"] * 2 + ["| litserve"] * 2 + ["| ours"] * 2 + ["| ceiling"]
+    assert any(line.startswith("- ours/LitServe (peak): 1.50x") for line in lines)
+    names = [s["name"] for s in result.to_dict()["servers"]]
+    assert names == ["baseline", "litserve", "ours"]
+
+
+def test_the_litserve_api_answers_like_ours_and_refuses_bad_files_with_4xx(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("litserve", reason="the bench extra is not installed")
+    from fastapi import HTTPException
+
+    from pokedex.benchmarks.litserve_server import TOP_K, PokedexAPI
+    from pokedex.serving.predictor import OnnxPredictor
+    from tests.serving.conftest import write_bundle
+
+    path = write_bundle(tmp_path / "bundle")
+    api = PokedexAPI(str(path), "fp32", 1)
+    api.setup("cpu")
+    _, bodies, _ = request_images(None, 3)
+    inputs = [api.decode_request({"file": body}) for body in bodies]
+    answers = [api.encode_response(o) for o in api.unbatch(api.predict(api.batch(inputs)))]
+    ours = OnnxPredictor(path, variant="fp32", threads=1).run(np.stack(inputs)).probabilities
+    for answer, probabilities in zip(answers, ours, strict=True):
+        assert len(answer["species"]) == min(TOP_K, len(probabilities))
+        best = answer["species"][0]
+        assert best["name"] == api.classes[int(probabilities.argmax())]
+        assert best["probability"] == pytest.approx(float(probabilities.max()))
+    with pytest.raises(HTTPException) as bad:
+        api.decode_request({"file": b"not an image"})
+    assert bad.value.status_code == 400
+
+
 def test_request_bodies_hold_one_or_n_images_and_wrap_around() -> None:
     images = [bytes([i]) * 10 for i in range(5)]
     assert request_bodies(images, 1) == [multipart_body(image) for image in images]
@@ -136,7 +178,8 @@ def test_both_servers_answer_every_request_and_the_table_is_complete(tmp_path: P
     assert report["top1_agreement"] == 1.0  # same weights: same answers from both servers
     assert report["ceiling_images_per_s"] > 0
     servers = {s["name"]: s for s in report["servers"]}
-    assert set(servers) == {"baseline", "ours", "ours ×32"}
+    litserve = {"litserve"} if importlib.util.find_spec("litserve") else set()
+    assert set(servers) == {"baseline", "ours", "ours ×32"} | litserve
     batched = servers.pop("ours ×32")
     assert batched["errors"] == 0
     [level] = batched["levels"]

@@ -2,6 +2,8 @@
 
 In one run, on 127.0.0.1 and the same bundle:
 - baseline: FastAPI + eager PyTorch fp32, one image per request (:mod:`.naive_server`);
+- LitServe: the same preprocessing and predictor as ours inside a ``LitAPI`` with LitServe's
+            batching (:mod:`.litserve_server`), when litserve is installed (the bench extra);
 - ours:     `pokedex serve` (ONNX Runtime or OpenVINO, as the bundle chose; dynamic
             micro-batching), as deployed;
 - ceiling:  the served ONNX model at batch 32 in this process, with no HTTP at all.
@@ -14,6 +16,8 @@ server does once the per-request HTTP cost is shared). The tables: :mod:`.servin
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import io
 import logging
 import subprocess
@@ -104,6 +108,14 @@ class ServingResult:
     ours: ServerRun
     ceiling: float  # img/s of the served model at batch BATCH, no HTTP
     batched: ServerRun | None = None  # ours through the batch route, BATCH images per request
+    litserve: ServerRun | None = None  # LitServe over the same predictor (None: not installed)
+
+    @property
+    def over_litserve(self) -> float | None:
+        """Ours / LitServe, peak req/s."""
+        if self.litserve is None or not self.litserve.peak_rps:
+            return None
+        return self.ours.peak_rps / self.litserve.peak_rps
 
     @property
     def speedup(self) -> float:
@@ -158,8 +170,11 @@ class ServingResult:
             "batched_of_ceiling": self.batched_of_ceiling,
             "top1_agreement": self.agreement,
             "passed": self.passed,
+            "over_litserve": self.over_litserve,
             "servers": [
-                server.to_dict() for server in (self.baseline, self.ours, self.batched) if server
+                server.to_dict()
+                for server in (self.baseline, self.litserve, self.ours, self.batched)
+                if server
             ],
         }
 
@@ -249,9 +264,11 @@ def run(
     warmup_s: float = 2.0,
     images: int = 256,
     seed: int = 0,
+    litserve: bool = True,
 ) -> ServingResult:
-    """Measure the ceiling, then the baseline, then ours, one process at a time; ours again
-    through its batch route at ``batch_concurrency`` clients (none: skipped).
+    """Measure the ceiling, then the baseline, LitServe (when ``litserve`` and installed) and
+    ours, one process at a time; ours again through its batch route at ``batch_concurrency``
+    clients (none: skipped).
 
     ``variant="auto"`` resolves to what `pokedex serve` loads by default for this bundle.
     """
@@ -276,6 +293,16 @@ def run(
     runtime = "OpenVINO" if default_runtime(bundle) == "openvino" else "ONNX Runtime"
     ours = ServerRun("ours", f"pokedex serve: {runtime} {variant}, dynamic batching")
     batched = ServerRun(f"ours ×{BATCH}", f"the same server, {BATCH} images per request")
+    lit = None
+    if litserve and importlib.util.find_spec("litserve") is not None:
+        from pokedex.benchmarks.litserve_server import BATCH_TIMEOUT_S, MAX_BATCH
+
+        lit = ServerRun(
+            "litserve",
+            f"LitServe {importlib.metadata.version('litserve')}: the same {runtime} {variant} "
+            f"predictor and preprocessing, max_batch_size {MAX_BATCH}, batch_timeout "
+            f"{BATCH_TIMEOUT_S * 1000:g} ms, 1 inference worker",
+        )
     with tempfile.TemporaryDirectory(prefix="pokedex-serving-bench-") as tmp:
         work = Path(tmp)
         port = free_port()
@@ -284,6 +311,16 @@ def run(
         with server_process(naive, f"{base}/healthz", work / "baseline.log") as (proc, ready):
             baseline.ready_s = ready
             _drive(baseline, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
+        if lit is not None:
+            port = free_port()
+            cmd = [
+                *(sys.executable, "-m", "pokedex.benchmarks.litserve_server", model, str(port)),
+                *("--variant", variant, "--threads", str(threads)),
+            ]
+            base = f"http://127.0.0.1:{port}"
+            with server_process(cmd, f"{base}/health", work / "litserve.log") as (proc, ready):
+                lit.ready_s = ready
+                _drive(lit, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
         port = free_port()
         # the installed CLI, exactly as deployed; its prediction log goes to the temp folder
         ours_cmd = [
@@ -311,4 +348,5 @@ def run(
         ours,
         ceiling,
         batched if batch_concurrency else None,
+        lit,
     )

@@ -30,7 +30,7 @@ def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
         return f"{value:.1f}" if value is not None else "–"
 
     rows = []
-    for server in (result.baseline, result.ours, result.batched):
+    for server in (result.baseline, result.litserve, result.ours, result.batched):
         for lv in server.levels if server else []:
             rows.append(
                 (
@@ -60,7 +60,8 @@ def summary_lines(result: ServingResult) -> list[str]:
     lines += [
         f"{s.name}: {s.description}; ready in {s.ready_s:.1f} s, idle RSS {s.idle_rss_mb:.0f} MB, "
         f"peak {s.peak_rps:.1f} req/s"
-        for s in (result.baseline, result.ours)
+        for s in (result.baseline, result.litserve, result.ours)
+        if s is not None
     ]
     lines.append(
         f"ceiling: the served model ({result.variant}) at batch {BATCH} in this process, "
@@ -78,6 +79,11 @@ def summary_lines(result: ServingResult) -> list[str]:
     lines += [
         f"ours/baseline (peak): {result.speedup:.2f}x; ours/ceiling: {result.of_ceiling:.2f}; "
         f"top-1 agreement on {len(result.ours.top1)} images: {result.agreement:.0%}",
+        *(
+            [f"ours/LitServe (peak): {result.over_litserve:.2f}x (issue 20's target: ≥ 1.5x)"]
+            if result.over_litserve is not None
+            else []
+        ),
         *([f"first error of ours: {first}"] if first else []),
         result.verdict(),
     ]
