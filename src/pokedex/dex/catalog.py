@@ -287,7 +287,7 @@ def load_catalog(path: Path) -> dict[str, Species]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PokedexError(f"cannot read species catalog {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") not in _READABLE_VERSIONS:
-        raise PokedexError(f"{path} is not a version {CATALOG_VERSION} species catalog")
+        raise PokedexError(f"{path} is not a version 1 or {CATALOG_VERSION} species catalog")
     if not isinstance(data.get("species"), dict):
         raise PokedexError(f"{path}: 'species' must be an object")
     catalog: dict[str, Species] = {}
