@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -207,6 +208,19 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     assert "/v1/model" in schema["paths"]
     assert "/readyz" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_docs_page_loads_nothing_from_outside_the_server(client: TestClient) -> None:
+    # no CDN: the interactive docs work offline and behind a firewall (issue 23, item 3)
+    html = client.get("/docs").text
+    assert not re.findall(r"https?://", html)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert {a.rsplit(".", 1)[-1] for a in assets} >= {"js", "png"}
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 1000, asset  # the real script, style sheet or icon
+    assert client.get("/redoc").status_code == 404  # ReDoc's page fetches its logo from a CDN
 
 
 def test_cors_is_off_by_default_and_follows_settings(

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from pokedex import __version__
 from pokedex.serving.batching import MicroBatcher
@@ -35,6 +36,8 @@ from pokedex.serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
+DOCS_ASSETS = "/docs-assets"  # where /docs loads its script, style sheet and icon
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A FastAPI app serving the model ``settings.model`` (settings from the env by default)."""
@@ -50,10 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await _stop(state)
 
-    app = FastAPI(
+    # /docs loads Swagger UI from the package, never from a CDN, so it works offline; no
+    # /redoc, whose page fetches its logo from Redocly's CDN
+    app = FastAPIOffline(
         title="Pokédex API",
         version=__version__,
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        redoc_url=None,
     )
     install_handlers(app)
     if settings.cors_origins:
