@@ -125,6 +125,25 @@ def test_a_jpeg_with_more_pictures_after_it_is_answered(client: TestClient) -> N
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize("size", [(8, 8), (200, 15), (1, 1)])
+def test_a_picture_too_small_to_recognise_is_a_422(
+    client: TestClient, size: tuple[int, int]
+) -> None:
+    # not "does not look like a Pokémon": the picture is too small to say (issue 23, item 4)
+    tiny = encode(Image.new("RGB", size, (240, 200, 40)), "PNG")
+    response = client.post("/v1/predict", files={"file": ("tiny.png", tiny, "image/png")})
+    assert_error(response, 422)
+    detail = response.json()["detail"]
+    assert f"{size[0]}×{size[1]} pixels, too small to recognise (minimum 16 px a side)" in detail
+    items = client.post("/v1/predict/batch", files=[("files", tiny)]).json()["items"]
+    assert items[0]["error"]["status"] == 422
+
+
+def test_the_smallest_picture_recognised_is_16_px_a_side(client: TestClient) -> None:
+    smallest = encode(Image.new("RGB", (16, 16), (240, 200, 40)), "PNG")
+    assert client.post("/v1/predict", files={"file": smallest}).status_code == 200
+
+
 def test_missing_or_misnamed_field_is_422(client: TestClient, png: bytes) -> None:
     assert_error(client.post("/v1/predict"), 422)
     assert_error(client.post("/v1/predict", files={"image": png}), 422)

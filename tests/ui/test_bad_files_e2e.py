@@ -7,6 +7,7 @@ the model says. Screenshots go where tests/ui/test_e2e.py puts its own.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import random
 import sys
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from pokedex.localserver import free_port, server_process
@@ -85,6 +87,16 @@ def test_a_corrupt_file_gets_one_clear_message(browser: Browser, stack: Stack) -
     _one_message(page, "could not be read as an image")
     expect(page.get_by_text("Your picture")).to_have_count(0)
     _shoot(page, stack.shots / "ui-bad-file.png")
+    page.close()
+
+
+def test_a_tiny_picture_is_too_small_not_an_unknown_pokemon(browser: Browser, stack: Stack) -> None:
+    page = _page(browser, viewport=DESKTOP)
+    tiny = io.BytesIO()
+    Image.new("RGB", (8, 8), (240, 200, 40)).save(tiny, "PNG")
+    _upload(page, stack, "tiny.png", tiny.getvalue())
+    _one_message(page, "8×8 pixels, too small to recognise (minimum 16 px a side)")
+    expect(page.get_by_text("does not look like a Pokémon")).to_have_count(0)
     page.close()
 
 

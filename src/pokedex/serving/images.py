@@ -26,6 +26,9 @@ from pokedex.serving.predictor import OnnxPredictor
 log = logging.getLogger(__name__)
 
 SUPPORTED = "PNG, JPEG or WebP"
+# Below this many pixels a side, a picture is blown up over 8 times to fill the 128 px canvas:
+# too few pixels to tell a thousand species apart, and the answer would be a guess.
+MIN_SIDE = 16
 ACCEPTED = ("PNG", "JPEG", "WEBP")
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
@@ -106,6 +109,13 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
     if image.format not in (*ACCEPTED, "MPO"):  # MPO: a JPEG, more pictures after it (HDR)
         # the magic bytes said one thing and Pillow found another: refuse rather than guess
         raise ApiError(400, UNREADABLE)
+    if min(image.size) < MIN_SIDE:
+        w, h = image.size
+        raise ApiError(
+            422,
+            f"the image is {w}×{h} pixels, too small to recognise (minimum {MIN_SIDE} px a side): "
+            "send a bigger picture",
+        )
     try:
         canvas = to_canvas(image)[None]  # (1, S, S, 4): the model input and statistics start here
         spec = predictor.spec
