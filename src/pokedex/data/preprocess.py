@@ -211,7 +211,7 @@ def decode(
         image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
         # Pillow's own (higher) cap fires inside open(): callers expect the same error
-        message = f"image is over the limit of {max_pixels:,} pixels: {exc}"
+        message = f"over the limit of {max_pixels:,} pixels ({exc})"
         raise TooManyPixelsError(message) from exc
     baseline_jpeg = image.format in ("JPEG", "MPO") and not image.info.get("progressive")
     _check_pixels(image.size, max(max_pixels, JPEG_MAX_PIXELS) if baseline_jpeg else max_pixels)
@@ -226,4 +226,4 @@ def decode(
 def _check_pixels(size: tuple[int, int], cap: int) -> None:
     w, h = size
     if w * h > cap:
-        raise TooManyPixelsError(f"image is {w}x{h} = {w * h:,} pixels, over the limit of {cap:,}")
+        raise TooManyPixelsError(f"{w}x{h} = {w * h:,} pixels, over the limit of {cap:,}")

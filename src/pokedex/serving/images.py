@@ -101,7 +101,7 @@ def prepare(data: bytes, predictor: OnnxPredictor, max_pixels: int) -> Prepared:
         # FITS, EPS, PDF..., have had bombs and out-of-bounds reads)
         image = decode(data, max_pixels=max_pixels, formats=(fmt,))
     except TooManyPixelsError as exc:
-        raise ApiError(413, f"the image is too large ({exc}): send a smaller picture") from exc
+        raise ApiError(413, f"the image is too large: {exc}; send a smaller picture") from exc
     except Exception as exc:
         # any decoder failure on untrusted bytes (truncated, corrupt) is the client's input
         log.debug("decode failed: %r", exc)
