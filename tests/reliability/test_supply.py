@@ -49,7 +49,7 @@ ALLOWED = {
     ("src/pokedex/export.py", "onnx.load"): "reads the intermediate file export itself just wrote",
 }
 # .npy: plain numeric arrays only (checked below), read with allow_pickle=False
-MODEL_SUFFIXES = {".json", ".safetensors", ".onnx", ".yaml", ".md", ".png", ".npy"}
+MODEL_SUFFIXES = {".json", ".safetensors", ".onnx", ".yaml", ".md", ".png", ".npy", ".csv"}
 # package: the first version with the fixes RELIABILITY.md section 2 relies on
 FLOORS = {
     "pillow": "12.3",  # FITS gzip bomb (12.2), PDF bomb, EPS loop, McIdas read (12.3)

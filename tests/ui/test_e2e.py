@@ -208,11 +208,11 @@ def test_recognize_browse_explore_model(browser: Browser, stack: Stack) -> None:
     _recognize(page, stack)
     _shoot(page, stack.shots / "ui-recognize.png")
 
-    # a file that is not an image: the API's 415 as a sentence, not a traceback
+    # a file that is not an image: the API's 400 as a sentence, not a traceback
     page.locator("input[type=file]").set_input_files(
         files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image"}]
     )
-    expect(page.get_by_text("That file type is not supported")).to_be_visible()
+    expect(page.get_by_text("could not be read as an image")).to_be_visible()
     _no_traceback(page)
 
     page.goto(f"{stack.ui}/browse?species={stack.name}&type=fire")
