@@ -19,13 +19,15 @@ from pokedex.serving.schemas import (
     ErrorBody,
     ItemError,
     PredictResponse,
+    UnprocessableBody,
 )
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ModelDep, RequestIdDep, StateDep
 
 TopK = Annotated[int, Query(ge=1, le=20, description="how many species to return")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody} for status in (400, 413, 415, 503, 504)
+    **{status: {"model": ErrorBody} for status in (400, 413, 415, 503, 504)},
+    422: {"model": UnprocessableBody},  # too small to recognise, or a malformed form
 }
 _FILENAME_CHARS = 200
 BATCH_PATH = "/v1/predict/batch"
