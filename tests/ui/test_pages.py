@@ -74,6 +74,20 @@ def test_recognize_shows_the_species_card(make_app: MakeApp, fake_api: FakeApi) 
     assert fake_api.calls("POST", "/v1/predict") == 2
 
 
+def test_a_low_confidence_answer_says_it_is_a_guess(make_app: MakeApp, fake_api: FakeApi) -> None:
+    at = _upload(make_app().run())
+    assert "Not sure" not in _texts(at)  # 62 %: a plain answer
+    unsure = [("pikachu", 0.41), ("charmander", 0.33), ("jigglypuff", 0.1), ("geodude", 0.1),
+              ("snorlax", 0.06)]  # fmt: skip
+    fake_api.set("POST", "/v1/predict", prediction(unsure))
+    at = _upload(make_app().run())
+    _clean(at)
+    [note] = [i.value for i in at.info if "Not sure" in i.value]
+    assert "Pikachu is the best guess at 41%" in note
+    assert "Charmander (33%)" in note
+    assert at.subheader[0].value == "Pikachu #025"  # still the card: a guess, said as one
+
+
 def test_recognize_says_when_it_is_no_known_pokemon(make_app: MakeApp, fake_api: FakeApi) -> None:
     fake_api.set("POST", "/v1/predict", prediction(PIKACHU, known=False))
     at = _upload(make_app().run())

@@ -13,6 +13,7 @@ from pokedex.ui.cards import species_facts, species_heading, top_species
 from pokedex.ui.preview import enlarge, model_view, thumbnail
 
 ACCEPTED = ["png", "jpg", "jpeg", "webp"]
+SURE = 0.5  # below this calibrated top-1 probability the card says it is a guess
 PICTURE_SIDE = 160
 
 
@@ -104,6 +105,14 @@ def _describe(result: PredictResponse) -> None:
     species_heading(
         best.display_name, best.national_number, result.types, entry.generation if entry else None
     )
+    if best.probability < SURE:  # calibrated: about as often right as it says
+        others = ", ".join(f"{s.display_name} ({s.probability:.0%})" for s in result.species[1:3])
+        st.info(
+            f"**Not sure.** {best.display_name} is the best guess at {best.probability:.0%}, "
+            f"which means wrong about as often as right; also possible: {others}. "
+            "Compare the pictures below.",
+            icon=":material/help:",
+        )
     top_species(result.species)
     st.divider()
     species_facts(result.stats, result.weaknesses, entry.description if entry else None)
