@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from pokedex.dex import (
     Ability,
-    EvolutionStage,
     Species,
     TypeChart,
     build_catalog,
@@ -24,6 +23,7 @@ from pokedex.dex import (
     save_catalog,
 )
 from pokedex.errors import PokedexError
+from tests.dex.facts import CHARMANDER_LINE
 
 CsvWriter = Callable[[Path, list[str], list[tuple]], None]
 REQUIRED_TABLES = [
@@ -42,23 +42,6 @@ REQUIRED_TABLES = [
     "pokemon_evolution.csv",
     "evolution_triggers.csv",
 ]
-CHARMANDER_LINE = (
-    EvolutionStage(name="charmander", display_name="Charmander", national_number=4),
-    EvolutionStage(
-        name="charmeleon",
-        display_name="Charmeleon",
-        national_number=5,
-        evolves_from="charmander",
-        how="level 16",
-    ),
-    EvolutionStage(
-        name="charizard",
-        display_name="Charizard",
-        national_number=6,
-        evolves_from="charmeleon",
-        how="level 36",
-    ),
-)
 
 
 @pytest.mark.parametrize(

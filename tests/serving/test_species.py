@@ -13,23 +13,13 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from pokedex.data.gallery import build_gallery
-from pokedex.dex.catalog import Ability, load_catalog, save_catalog
-from pokedex.dex.evolution import EvolutionStage
+from pokedex.dex.catalog import load_catalog
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings
+from tests.dex.facts import add_charizard_facts
 from tests.serving.conftest import CLASSES, MakeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-LINE = (
-    EvolutionStage(name="charmander", display_name="Charmander", national_number=4),
-    EvolutionStage(
-        name="charizard",
-        display_name="Charizard",
-        national_number=6,
-        evolves_from="charmander",
-        how="level 36",
-    ),
-)
 # the test chart on fire/flying: x4 rock; x2 water, electric, ice; x1/2 fire; x0 ground
 CHARIZARD_MULTIPLIERS = [
     {"type": "rock", "multiplier": 4.0},
@@ -49,18 +39,7 @@ def _client(settings: Settings) -> TestClient:
 @pytest.fixture
 def dex_bundle(model_root: Path, tmp_path: Path) -> Path:
     """Bundle v1 whose catalog carries size, abilities and an evolution line for charizard."""
-    bundle = shutil.copytree(model_root / "v1", tmp_path / "bundle")
-    catalog = load_catalog(bundle / "catalog.json")
-    catalog["charizard"] = catalog["charizard"].model_copy(
-        update={
-            "height_m": 1.7,
-            "weight_kg": 90.5,
-            "abilities": (Ability(name="Blaze"), Ability(name="Solar Power", hidden=True)),
-            "evolution": LINE,
-        }
-    )
-    save_catalog(catalog, bundle / "catalog.json")
-    return bundle
+    return add_charizard_facts(shutil.copytree(model_root / "v1", tmp_path / "bundle"))
 
 
 @pytest.fixture
@@ -92,7 +71,8 @@ def test_species_answer_carries_the_dex_facts(
     ]
     assert [(s["name"], s["evolves_from"], s["how"]) for s in body["evolution"]] == [
         ("charmander", None, None),
-        ("charizard", "charmander", "level 36"),
+        ("charmeleon", "charmander", "level 16"),
+        ("charizard", "charmeleon", "level 36"),
     ]
     assert body["multipliers"] == CHARIZARD_MULTIPLIERS
     assert body["weaknesses"] == CHARIZARD_MULTIPLIERS[:4]  # the old field is unchanged

@@ -23,9 +23,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from pokedex.data.gallery import build_gallery
-from pokedex.dex.catalog import Ability, load_catalog, save_catalog
-from pokedex.dex.evolution import EvolutionStage
 from pokedex.localserver import free_port, server_process
+from tests.dex.facts import add_charizard_facts
 from tests.ui.bundle import BY_NAME, SPECIES, sprite, write_colour_bundle
 from tests.ui.test_e2e import (
     DESKTOP,
@@ -43,23 +42,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 __all__ = ["browser"]  # the shared Chromium fixture
 
 NO_PICTURE = "snorlax"
-LINE = (
-    EvolutionStage(name="charmander", display_name="Charmander", national_number=4),
-    EvolutionStage(
-        name="charmeleon",
-        display_name="Charmeleon",
-        national_number=5,
-        evolves_from="charmander",
-        how="level 16",
-    ),
-    EvolutionStage(
-        name="charizard",
-        display_name="Charizard",
-        national_number=6,
-        evolves_from="charmeleon",
-        how="level 36",
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -74,18 +56,7 @@ class Stack:
 
 def _dex_bundle(path: Path) -> Path:
     """The colour Pokédex, with a version 2 catalog: charizard's line, size and abilities."""
-    bundle = write_colour_bundle(path)
-    catalog = load_catalog(bundle / "catalog.json")
-    catalog["charizard"] = catalog["charizard"].model_copy(
-        update={
-            "height_m": 1.7,
-            "weight_kg": 90.5,
-            "abilities": (Ability(name="Blaze"), Ability(name="Solar Power", hidden=True)),
-            "evolution": LINE,
-        }
-    )
-    save_catalog(catalog, bundle / "catalog.json")
-    return bundle
+    return add_charizard_facts(write_colour_bundle(path))
 
 
 def _gallery(processed: Path) -> Path:
