@@ -6,11 +6,8 @@ the model says. Screenshots go where tests/ui/test_e2e.py puts its own.
 
 from __future__ import annotations
 
-import functools
 import io
-import os
 import random
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +16,16 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from pokedex.localserver import free_port, server_process
 from tests.reliability.payloads import photo_jpeg
 from tests.ui.bundle import write_colour_bundle
-from tests.ui.test_e2e import DESKTOP, START_S, _no_traceback, _page, _shoot
+from tests.ui.test_e2e import (
+    DESKTOP,
+    _no_traceback,
+    _page,
+    _shoot,
+    running_stack,
+    screenshots,
+)
 from tests.ui.test_e2e import browser as chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -44,22 +47,9 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`pokedex serve` (colour Pokédex bundle) and `pokedex ui` on 127.0.0.1."""
     work = tmp_path_factory.mktemp("bad-files")
-    shots = Path(os.environ.get("POKEDEX_UI_SCREENSHOTS") or work / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     bundle = write_colour_bundle(work / "bundle")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POKEDEX_")}
-    env |= {"POKEDEX_PREDICTION_LOG_URL": "", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    pokedex = str(Path(sys.executable).with_name("pokedex"))
-    api, ui = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-    local = ("--host", "127.0.0.1")
-    api_cmd = [pokedex, "serve", "--model", str(bundle), *local, "--port", api.rsplit(":", 1)[1]]
-    ui_cmd = [pokedex, "ui", *local, "--port", ui.rsplit(":", 1)[1], "--api-url", api]
-    started = functools.partial(server_process, env=env, inherit_env=False, timeout=START_S)
-    with (
-        started(api_cmd, f"{api}/readyz", work / "api.log"),
-        started(ui_cmd, f"{ui}/_stcore/health", work / "ui.log"),
-    ):
-        yield Stack(ui, work, shots)
+    with running_stack(bundle, work) as (_, ui):
+        yield Stack(ui, work, screenshots(work))
         assert "Traceback" not in (work / "ui.log").read_text(errors="replace")
 
 

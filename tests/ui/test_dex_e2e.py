@@ -9,11 +9,8 @@ Snorlax left out to show the placeholder. Screenshots go to ``$POKEDEX_UI_SCREEN
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,19 +20,19 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from pokedex.data.gallery import build_gallery
-from pokedex.localserver import free_port, server_process
 from tests.dex.facts import add_charizard_facts
 from tests.ui.bundle import BY_NAME, SPECIES, sprite, write_colour_bundle
 from tests.ui.test_e2e import (
     DESKTOP,
     PHONE,
-    START_S,
     _no_traceback,
     _page,
     _png,
     _settled,
     _shoot,
     browser,
+    running_stack,
+    screenshots,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -81,28 +78,10 @@ def _gallery(processed: Path) -> Path:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`pokedex serve` (with the gallery) and `pokedex ui` as subprocesses."""
     work = tmp_path_factory.mktemp("dex-e2e")
-    shots = Path(os.environ.get("POKEDEX_UI_SCREENSHOTS") or work / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     bundle = _dex_bundle(work / "bundle")
     gallery = _gallery(work / "processed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POKEDEX_")}
-    env |= {
-        "POKEDEX_PREDICTION_LOG_URL": "",
-        "POKEDEX_GALLERY": str(gallery),
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-    }
-    pokedex = str(Path(sys.executable).with_name("pokedex"))
-    api_port, ui_port = free_port(), free_port()
-    api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
-    local = ("--host", "127.0.0.1")
-    api_cmd = [pokedex, "serve", "--model", str(bundle), *local, "--port", str(api_port)]
-    ui_cmd = [pokedex, "ui", *local, "--port", str(ui_port), "--api-url", api]
-    started = functools.partial(server_process, env=env, inherit_env=False, timeout=START_S)
-    with (
-        started(api_cmd, f"{api}/readyz", work / "api.log"),
-        started(ui_cmd, f"{ui}/_stcore/health", work / "ui.log"),
-    ):
-        yield Stack(api, ui, work, shots)
+    with running_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as (api, ui):
+        yield Stack(api, ui, work, screenshots(work))
 
 
 def _loaded_pictures(page: Page) -> int:

@@ -10,28 +10,12 @@ from PIL import Image
 from streamlit.proto.SelectWidgetFilterMode_pb2 import SelectWidgetFilterMode
 
 from pokedex.dex.catalog import Ability
-from pokedex.dex.evolution import EvolutionStage
 from pokedex.dex.typechart import TYPES
 from pokedex.serving.schemas import TypeMatchups, Weakness
 from pokedex.ui.api import PokedexApi
+from tests.dex.facts import CHARMANDER_LINE
 from tests.ui.bundle import BY_NAME
 from tests.ui.conftest import CHART, FakeApi, MakeApp, species_info
-
-CHARMANDER = EvolutionStage(name="charmander", display_name="Charmander", national_number=4)
-CHARMELEON = EvolutionStage(
-    name="charmeleon",
-    display_name="Charmeleon",
-    national_number=5,
-    evolves_from="charmander",
-    how="level 16",
-)
-CHARIZARD = EvolutionStage(
-    name="charizard",
-    display_name="Charizard",
-    national_number=6,
-    evolves_from="charmeleon",
-    how="level 36",
-)
 
 
 def _webp(colour: tuple[int, int, int]) -> bytes:
@@ -47,7 +31,7 @@ def _with_facts(fake_api: FakeApi) -> bytes:
             "height_m": 1.7,
             "weight_kg": 90.5,
             "abilities": [Ability(name="Blaze"), Ability(name="Solar Power", hidden=True)],
-            "evolution": [CHARMANDER, CHARMELEON, CHARIZARD],
+            "evolution": list(CHARMANDER_LINE),
             "multipliers": [
                 Weakness(type=t, multiplier=m) for t, m in CHART.multipliers(("fire", "flying"))
             ],

@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,39 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 START_S = 900  # ceilings, not expectations: an idle 2-core box starts both in seconds
+
+
+def screenshots(work: Path) -> Path:
+    """Where a browser test saves its screenshots: ``$POKEDEX_UI_SCREENSHOTS`` or ``work``."""
+    shots = Path(os.environ.get("POKEDEX_UI_SCREENSHOTS") or work / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+@contextmanager
+def running_stack(
+    bundle: Path, work: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """`pokedex serve` over ``bundle`` and `pokedex ui` pointed at it, on 127.0.0.1, as
+    subprocesses with a clean ``POKEDEX_*`` environment (plus ``env``); yields both URLs."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("POKEDEX_")}
+    clean |= {"POKEDEX_PREDICTION_LOG_URL": "", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    pokedex = str(Path(sys.executable).with_name("pokedex"))
+    api_port, ui_port = free_port(), free_port()
+    api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
+    local = ("--host", "127.0.0.1")
+    api_cmd = [pokedex, "serve", "--model", str(bundle), *local, "--port", str(api_port)]
+    ui_cmd = [pokedex, "ui", *local, "--port", str(ui_port), "--api-url", api]
+    started = functools.partial(
+        server_process, env=clean | (env or {}), inherit_env=False, timeout=START_S
+    )
+    with (
+        started(api_cmd, f"{api}/readyz", work / "api.log"),
+        started(ui_cmd, f"{ui}/_stcore/health", work / "ui.log"),
+    ):
+        yield api, ui
+
+
 ANSWER_MS = 300_000
 
 
@@ -114,24 +148,11 @@ def stack(
     if CHOSEN not in (None, FIXTURE) and request.param != "chosen-bundle":
         pytest.fail(f"POKEDEX_UI_E2E_BUNDLE={CHOSEN} has no ONNX file or {PROCESSED} no test split")
     work = tmp_path_factory.mktemp("ui-e2e")
-    shots = Path(os.environ.get("POKEDEX_UI_SCREENSHOTS") or work / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(work)
     real = request.param != "colour-fixture-bundle"
     bundle = REAL_BUNDLE if real else write_colour_bundle(work / "bundle")
     print(f"\nUI e2e model: {request.param} ({bundle}); screenshots in {shots}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POKEDEX_")}
-    env |= {"POKEDEX_PREDICTION_LOG_URL": "", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    pokedex = str(Path(sys.executable).with_name("pokedex"))
-    api_port, ui_port = free_port(), free_port()
-    api, ui = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{ui_port}"
-    local = ("--host", "127.0.0.1")
-    api_cmd = [pokedex, "serve", "--model", str(bundle), *local, "--port", str(api_port)]
-    ui_cmd = [pokedex, "ui", *local, "--port", str(ui_port), "--api-url", api]
-    started = functools.partial(server_process, env=env, inherit_env=False, timeout=START_S)
-    with (
-        started(api_cmd, f"{api}/readyz", work / "api.log"),
-        started(ui_cmd, f"{ui}/_stcore/health", work / "ui.log"),
-    ):
+    with running_stack(bundle, work) as (api, ui):
         if real:
             image, name = _real_picture(api, work)
         else:
