@@ -50,6 +50,7 @@ def test_recognize_waits_for_a_picture(make_app: MakeApp, fake_api: FakeApi) -> 
 def test_recognize_shows_the_species_card(make_app: MakeApp, fake_api: FakeApi) -> None:
     at = _upload(make_app().run())
     _clean(at)
+    assert not [c.value for c in at.caption if "127.0.0.1" in c.value]  # no internal URL
     assert at.subheader[0].value == "Pikachu #025"
     [types] = _badge_rows(at, "types")
     assert ">electric</span>" in types

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pokedex.ui.session import guarded, settings
+from pokedex.ui.session import guarded
 
 VIEWS = Path(__file__).parent / "views"
 
@@ -22,4 +22,7 @@ page = st.navigation(
     position="top",
 )
 guarded(page.run)
-st.caption(f"Pokédex API: {settings().api_url}")
+st.caption(
+    "Species facts from PokéAPI; pictures from the 1000 Pokémon dataset. Pokémon is a trademark "
+    "of Nintendo, Creatures and Game Freak; this project is not affiliated with them."
+)
