@@ -99,7 +99,9 @@ def test_top5_names_link_to_browse_with_pictures(make_app: MakeApp, fake_api: Fa
     at.file_uploader[0].set_value(("pika.png", _webp((250, 215, 30)), "image/png")).run()
     assert not at.exception
     labels = [p.proto.text for p in at.get("progress")]
-    assert labels[0] == "[**Pikachu**](browse?species=pikachu) #025 · 62.0%"
+    assert labels[0] == "[**Pikachu**](browse?species=pikachu) #025 · :green[62.0%]"
+    assert labels[1].endswith(":orange[20.0%]")  # charmander
+    assert labels[2].endswith(":gray[10.0%]")  # jigglypuff: bars coloured by confidence
     assert all("](browse?species=" in label for label in labels)
     pictures = [m.value for m in at.markdown if "pokedex-picture" in m.value]
     assert len(pictures) == 5
