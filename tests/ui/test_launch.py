@@ -25,6 +25,7 @@ def test_command_runs_the_app_headless_on_the_address() -> None:
     assert options["--server.enableXsrfProtection"] == "true"
     assert options["--client.showErrorDetails"] == "none"
     assert options["--browser.gatherUsageStats"] == "false"
+    assert options["--theme.primaryColor"] == "#DC0A2D"  # a Pokédex look, not Streamlit's default
 
 
 def test_cli_refuses_an_api_url_that_is_not_http() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 APP = Path(__file__).with_name("app.py")
 MAX_UPLOAD_MB = 10  # the API's own single-upload limit (RELIABILITY.md section 5)
+POKEDEX_RED = "#DC0A2D"
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -23,6 +24,11 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "--client.showErrorDetails", "none",  # a bug shows a message, never a traceback
         "--client.toolbarMode", "minimal",
         "--theme.base", "light",
+        # a Pokédex look: the device's red for buttons, links, focus and the progress bars
+        "--theme.primaryColor", POKEDEX_RED,
+        "--theme.linkColor", POKEDEX_RED,
+        "--theme.secondaryBackgroundColor", "#F3F4F6",
+        "--theme.baseRadius", "0.75rem",
     ]  # fmt: skip
 
 
