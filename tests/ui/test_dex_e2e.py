@@ -98,6 +98,12 @@ def test_browse_shows_facts_multipliers_and_picture(browser: Browser, stack: Sta
     page = _page(browser, viewport=DESKTOP)
     page.goto(f"{stack.ui}/browse?species=charizard")
     expect(page.get_by_role("heading", name="Charizard #006")).to_be_visible()
+    title = page.get_by_role("heading", name="Browse", exact=True).bounding_box()
+    nav = page.get_by_role("link", name="Recognize").bounding_box()
+    assert title is not None
+    assert nav is not None
+    gap = title["y"] - (nav["y"] + nav["height"])
+    assert 0 <= gap < 40  # below the navigation, with no empty band between them
     expect(page.get_by_text("1.7 m · 90.5 kg")).to_be_visible()
     expect(page.get_by_text("Blaze · Solar Power (hidden)")).to_be_visible()
     expect(page.locator(".pokedex-evolution li")).to_have_text(

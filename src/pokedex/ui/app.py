@@ -21,6 +21,8 @@ page = st.navigation(
     ],
     position="top",
 )
+# no empty band above the page title: Streamlit's default top padding leaves ~6 rem of nothing
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:4rem}</style>")
 guarded(page.run)
 st.caption(
     "Species facts from PokéAPI; pictures from the 1000 Pokémon dataset. Pokémon is a trademark "
