@@ -25,7 +25,7 @@ from typing import Any
 import lightning as L
 
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path, sha256_file
+from pokedex.io import atomic_path, check_digests, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +173,12 @@ def collect(folder: Path, out: Path) -> dict[str, Any]:
     if not path.is_file():
         raise PokedexError(f"{path} not found: is {folder} what scripts/gpu_train.sh wrote?")
     manifest = json.loads(path.read_text())
-    for name, digest in manifest["files"].items():
-        file = folder / name
-        if not file.is_file():
-            raise PokedexError(f"{file} missing: fetch every file the run wrote")
-        if sha256_file(file) != digest:
-            raise PokedexError(f"{file}: checksum mismatch, fetch it again")
+    check_digests(
+        folder,
+        manifest["files"],
+        missing="missing: fetch every file the run wrote",
+        damaged="checksum mismatch, fetch it again",
+    )
     data = b"".join((folder / name).read_bytes() for name in manifest["parts"])
     if hashlib.sha256(data).hexdigest() != manifest["bundle_sha256"]:
         raise PokedexError(f"{folder}: the joined parts do not match the bundle checksum")

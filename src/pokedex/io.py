@@ -134,3 +134,16 @@ def sha256_file(path: Path) -> str:
     """The SHA-256 of a file's bytes, read in blocks (hex)."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def check_digests(folder: Path, digests: dict[str, str], *, missing: str, damaged: str) -> None:
+    """Refuse, with one line naming the file, a folder in which a file of ``digests`` (name:
+    SHA-256) is absent (``"{file} " + missing``) or differs (``"{file}: " + damaged``)."""
+    from pokedex.errors import PokedexError
+
+    for name, digest in digests.items():
+        file = folder / name
+        if not file.is_file():
+            raise PokedexError(f"{file} {missing}")
+        if sha256_file(file) != digest:
+            raise PokedexError(f"{file}: {damaged}")

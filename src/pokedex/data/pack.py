@@ -34,7 +34,7 @@ from PIL import Image
 from pokedex.data.backgrounds import MANIFEST_FILE, TILES_FILE, load_tiles
 from pokedex.data.preprocess import CANVAS
 from pokedex.errors import PokedexError
-from pokedex.io import atomic_path, sha256_file
+from pokedex.io import atomic_path, check_digests, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +165,12 @@ def read_manifest(pack_dir: Path) -> dict[str, Any]:
         raise PokedexError(f"{path}: not JSON ({exc})") from exc
     if manifest.get("format") != FORMAT:
         raise PokedexError(f"{path}: pack format {manifest.get('format')!r}, expected {FORMAT}")
-    for name, digest in manifest["files"].items():
-        file = pack_dir / name
-        if not file.is_file():
-            raise PokedexError(f"{file} missing from the pack")
-        if sha256_file(file) != digest:
-            raise PokedexError(f"{file}: checksum mismatch, the pack is damaged")
+    check_digests(
+        pack_dir,
+        manifest["files"],
+        missing="missing from the pack",
+        damaged="checksum mismatch, the pack is damaged",
+    )
     return manifest
 
 
