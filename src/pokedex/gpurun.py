@@ -47,9 +47,8 @@ class EpochClock(L.Callback):
         self.seconds: list[float] = []
         self._last = 0.0
 
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if not self.seconds and not self._last:
-            self._last = time.perf_counter()
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._last = time.perf_counter()  # after the sanity check, before the first epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         now = time.perf_counter()  # after validation and the checkpoint callbacks' saves

@@ -36,11 +36,9 @@ def test_an_epoch_is_timed_from_start_to_start_with_what_runs_between(monkeypatc
     ticks = iter([10.0, 12.5, 15.5, 17.0])
     monkeypatch.setattr(gpurun.time, "perf_counter", lambda: next(ticks))
     clock = gpurun.EpochClock()
-    clock.on_train_epoch_start(None, None)  # 10.0
+    clock.on_train_start(None, None)  # 10.0
     clock.on_train_epoch_end(None, None)  # 12.5: training, validation, checkpoint
-    clock.on_train_epoch_start(None, None)  # no tick: the gap belongs to the epoch before
-    clock.on_train_epoch_end(None, None)  # 15.5
-    clock.on_train_epoch_start(None, None)
+    clock.on_train_epoch_end(None, None)  # 15.5: the gap between epochs belongs to the one before
     clock.on_train_epoch_end(None, None)  # 17.0
     assert clock.seconds == [2.5, 3.0, 1.5]
 

@@ -211,14 +211,15 @@ class PackedDataModule(L.LightningDataModule):
             self.augment.to(x.device)
             # seeded by the optimizer step, which a resumed run restores, not by global RNG state
             step = self.trainer.global_step if self.trainer else 0
+            step_seed = self.seed * 1_000_003 + step
             if self.outlier_pool is not None:
-                pick = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+                pick = torch.Generator().manual_seed(step_seed)
                 idx = torch.randint(len(self.outlier_pool), (self.outliers,), generator=pick)
                 x = torch.cat([x, self.outlier_pool[idx].to(x.device)])
                 y = torch.cat([y, y.new_full((self.outliers,), -1)])
             devices = [x.device.index or 0] if x.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(self.seed * 1_000_003 + step)
+                torch.manual_seed(step_seed)
                 x = self.augment(x)
         return x, y
 
