@@ -340,7 +340,7 @@ def run(
                 url = f"{base}/v1/predict/batch"
                 _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)
     return ServingResult(
-        model,
+        str(bundle.path),  # as the user named it; the servers get the resolved path
         variant,
         source,
         window_s,
