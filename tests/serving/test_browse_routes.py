@@ -121,6 +121,27 @@ def test_model_info_carries_background_and_confusions(
     assert body["confused_pairs"] == PAIRS
 
 
+def test_model_info_serves_the_open_set_error_rates(
+    make_settings: MakeSettings, model_root: Path, tmp_path: Path
+) -> None:
+    rule = {"score": "msp", "threshold": 0.4, "false_accept": 0.017, "false_reject": 0.038}
+    bundle = _bundle(model_root / "v1", tmp_path / "b", open_set=rule)
+    with TestClient(create_app(make_settings(model=str(bundle)))) as client:
+        served = client.get("/v1/model").json()["open_set"]
+    assert served["false_accept"] == 0.017
+    assert served["false_reject"] == 0.038
+
+
+def test_model_info_open_set_rates_are_absent_from_older_bundles(
+    make_settings: MakeSettings, model_root: Path, tmp_path: Path
+) -> None:
+    bundle = _bundle(model_root / "v1", tmp_path / "b", open_set={"score": "msp", "threshold": 0.4})
+    with TestClient(create_app(make_settings(model=str(bundle)))) as client:
+        served = client.get("/v1/model").json()["open_set"]
+    assert served["false_accept"] is None
+    assert served["false_reject"] is None
+
+
 def test_model_info_without_confusions_is_an_empty_list(client: TestClient) -> None:
     assert client.get("/v1/model").json()["confused_pairs"] == []
 

@@ -151,6 +151,12 @@ class OpenSetInfo(BaseModel):
     score: Literal["msp", "energy", "cosine", "energy+cosine"]
     threshold: float
     standardize: dict[str, tuple[float, float]] | None = None
+    false_accept: float | None = Field(
+        None, ge=0, le=1, description="share of generated non-Pokémon pictures the rule accepted"
+    )
+    false_reject: float | None = Field(
+        None, ge=0, le=1, description="share of test images of known species the rule refused"
+    )
 
     @model_validator(mode="after")
     def _parts_standardised(self) -> OpenSetInfo:
