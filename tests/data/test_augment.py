@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from pokedex.data.augment import AugmentConfig, BatchAugment
+from pokedex.data.augment import (
+    MAX_PERSPECTIVE,
+    AugmentConfig,
+    BatchAugment,
+    perspective_homography,
+)
 from pokedex.data.preprocess import CANVAS, PreprocessSpec, canvases_to_input
+from pokedex.errors import PokedexError
 from tests.conftest import sprite
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -63,7 +69,7 @@ def test_each_augmentation_changes_the_image(canvases: torch.Tensor) -> None:
     for change in (
         {"flip": 1.0}, {"rotate": 30.0}, {"background_white": 0.0, "background_solid": 1.0},
         {"brightness": 0.5}, {"hue": 0.2}, {"blur": 1.0}, {"noise": 1.0, "noise_std": 0.1},
-        {"lowres": 1.0},
+        {"lowres": 1.0}, {"perspective": 1.0},
     ):  # fmt: skip
         torch.manual_seed(0)
         out = BatchAugment(64, MEAN, STD, dataclasses.replace(IDENTITY, **change))(canvases)
@@ -169,3 +175,87 @@ def test_jpeg_artefacts_change_the_image_by_the_codecs_blocks(canvases: torch.Te
     lossy = BatchAugment(64, MEAN, STD, on)(canvases)
     assert lossy.shape == clean.shape
     assert 0.01 < (lossy - clean).abs().mean() < 0.5  # changed, yet the same images
+
+
+# The perspective warp: a homography per image on the same grid_sample as the affine geometry.
+CORNERS = torch.tensor([[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]])
+
+
+def test_perspective_at_strength_zero_is_the_identity(canvases: torch.Tensor) -> None:
+    flat = BatchAugment(64, MEAN, STD, IDENTITY)(canvases)
+    zero = dataclasses.replace(IDENTITY, perspective=1.0, perspective_distortion=0.0)
+    torch.manual_seed(0)
+    assert torch.allclose(BatchAugment(64, MEAN, STD, zero)(canvases), flat, atol=1e-4)
+
+
+@pytest.mark.parametrize("distortion", [0.1, 0.3, MAX_PERSPECTIVE])
+def test_perspective_moves_each_corner_inward_by_at_most_its_strength(distortion: float) -> None:
+    torch.manual_seed(0)
+    maps = perspective_homography(4096, 1.0, distortion, torch.device("cpu"))  # output -> input
+    # where the input's corners show in the output: (N, 4, 2)
+    shown = CORNERS @ torch.linalg.inv(maps).transpose(1, 2)
+    shown = shown[..., :2] / shown[..., 2:]
+    inward = 1 - shown * CORNERS[:, :2]  # per axis, in units of half the side
+    assert inward.min() >= -1e-5
+    assert inward.max() <= distortion + 1e-5
+    assert inward.max() > 0.9 * distortion  # the whole range is drawn, not a sliver of it
+
+
+def test_perspective_keeps_the_sprite_inside_the_moved_corners(canvases: torch.Tensor) -> None:
+    """An opaque black canvas on the white evaluation background: the output is 1 - alpha.
+    The view's centre, inside every possible quadrilateral, stays covered; its corners do not."""
+    opaque = torch.zeros(64, CANVAS, CANVAS, 4, dtype=torch.uint8)
+    opaque[..., 3] = 255
+    d, size = 0.3, 64
+    slant = dataclasses.replace(IDENTITY, perspective=1.0, perspective_distortion=d)
+    torch.manual_seed(0)
+    alpha = 1 - BatchAugment(size, (0.0,) * 3, (1.0,) * 3, slant)(opaque)[:, 0]  # (N, 64, 64)
+    margin = int(d * size / 2) + 1  # d of half the side, plus a pixel of bilinear edge
+    assert torch.allclose(alpha[:, margin:-margin, margin:-margin], torch.tensor(1.0), atol=1e-4)
+    assert (alpha[:, [0, 0, -1, -1], [0, -1, 0, -1]] < 0.5).any(1).float().mean() > 0.9
+
+
+def test_perspective_on_the_cpu_keeps_alpha_in_range_and_colour_premultiplied(
+    canvases: torch.Tensor,
+) -> None:
+    strong = AugmentConfig(perspective=1.0, perspective_distortion=MAX_PERSPECTIVE, rotate=30.0)
+    augment = BatchAugment(48, MEAN, STD, strong)
+    x = canvases.permute(0, 3, 1, 2).float()
+    x[:, :3] *= x[:, 3:]  # premultiplied, as forward() hands it over
+    torch.manual_seed(0)
+    out = augment._geometry(x)  # (N, 4, 48, 48): colour 0-255^2, alpha 0-255
+    assert out.device.type == "cpu"
+    assert torch.isfinite(out).all()
+    alpha = out[:, 3:] / 255
+    assert alpha.min() >= 0
+    assert alpha.max() <= 1 + 1e-6
+    assert (out[:, :3] <= out[:, 3:] * 255 * (1 + 1e-5) + 1e-3).all()  # never brighter than alpha
+
+
+def test_perspective_same_seed_same_slant_other_seed_differs(canvases: torch.Tensor) -> None:
+    only = dataclasses.replace(IDENTITY, perspective=0.5, perspective_distortion=0.4)
+    augment = BatchAugment(64, MEAN, STD, only)
+    runs = []
+    for seed in (5, 5, 6):
+        torch.manual_seed(seed)
+        runs.append(augment(canvases))
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.allclose(runs[0], runs[2])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"perspective": 1.5}, r"augment\.perspective=1\.5: a share of images, between 0 and 1"),
+        ({"perspective": -0.1}, r"augment\.perspective=-0\.1"),
+        (
+            {"perspective_distortion": 0.8},
+            r"perspective_distortion=0\.8: choose between 0 and 0\.5",
+        ),
+        ({"perspective_distortion": -0.2}, r"perspective_distortion=-0\.2"),
+    ],
+)
+def test_bad_perspective_settings_fail_with_one_line(change: dict, message: str) -> None:
+    with pytest.raises(PokedexError, match=message) as err:
+        AugmentConfig(**change)
+    assert "\n" not in str(err.value)

@@ -15,6 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as tvf
 
+from pokedex.errors import PokedexError
+
+# Above half the side, a corner can cross the diagonal between its neighbours and fold the image.
+MAX_PERSPECTIVE = 0.5
+
 
 @dataclass
 class AugmentConfig:
@@ -24,6 +29,10 @@ class AugmentConfig:
     shift: float = 0.15  # max translation, fraction of the canvas
     rotate: float = 15.0  # max rotation, degrees
     flip: float = 0.5
+    perspective: float = 0.0  # share of images seen at a slant (a random homography)
+    # each corner of the view moves inward by up to this fraction of half the side, on each axis
+    # (torchvision's RandomPerspective distortion_scale)
+    perspective_distortion: float = 0.3
     background_white: float = 0.15  # the evaluation background, kept in the training mix
     background_solid: float = 0.3  # random colours; the rest goes to gradients and textures
     background_gradient: float = 0.3
@@ -41,6 +50,18 @@ class AugmentConfig:
     lowres_factor: tuple[float, float] = (0.3, 0.7)
     jpeg: float = 0.0  # JPEG compression artefacts, as in photos sent from a phone
     jpeg_quality: tuple[int, int] = (30, 90)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.perspective <= 1:
+            raise PokedexError(
+                f"augment.perspective={self.perspective}: a share of images, between 0 and 1"
+            )
+        if not 0 <= self.perspective_distortion <= MAX_PERSPECTIVE:
+            raise PokedexError(
+                f"augment.perspective_distortion={self.perspective_distortion}: choose between 0 "
+                f"and {MAX_PERSPECTIVE} (a fraction of half the side; beyond it a corner can "
+                "fold the image)"
+            )
 
 
 def _uniform(n: int, lo: float, hi: float, device: torch.device) -> torch.Tensor:
@@ -102,7 +123,11 @@ class BatchAugment(nn.Module):
         theta = torch.stack(  # (N, 2, 3): output grid -> input coordinates
             [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
         )
-        grid = F.affine_grid(theta, [n, 4, self.size, self.size], align_corners=False)
+        if c.perspective > 0:  # drawn only when on: other recipes keep their random numbers
+            slant = perspective_homography(n, c.perspective, c.perspective_distortion, dev)
+            grid = _projective_grid(_to_3x3(theta) @ slant, self.size)
+        else:
+            grid = F.affine_grid(theta, [n, 4, self.size, self.size], align_corners=False)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def _background(self, n: int, dev: torch.device) -> torch.Tensor:
@@ -190,6 +215,57 @@ class BatchAugment(nn.Module):
             pixels = (rgb[sel].clamp(0, 1) * 255).round().to(torch.uint8).cpu()
             rgb[sel] = tvf.jpeg(pixels, quality).to(dev, rgb.dtype) * (1 / 255)
         return rgb
+
+
+def perspective_homography(
+    n: int, share: float, distortion: float, device: torch.device
+) -> torch.Tensor:
+    """``(N, 3, 3)`` maps from output to input coordinates (normalized, -1..1) that show the
+    input at a slant on a random ``share`` of the images, the identity on the others: each
+    corner of the input lands inward of the output's corner by up to ``distortion`` of half the
+    side on each axis (torchvision's RandomPerspective, drawn per image)."""
+    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], device=device)
+    inward = torch.rand(n, 4, 2, device=device) * distortion  # (N, 4, 2)
+    moved = corners * (1 - inward)  # (N, 4, 2): where each input corner shows in the output
+    slant = _homography(moved, corners.expand(n, 4, 2))
+    on = _coin(n, share, device).view(n, 1, 1)
+    return torch.where(on, slant, torch.eye(3, device=device).expand(n, 3, 3))
+
+
+def _homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, 3)`` projective maps taking the 4 points ``src`` ``(N, 4, 2)`` to ``dst``: the
+    8 unknowns of each (the ninth entry fixed at 1) from 8 linear equations."""
+    n = src.shape[0]
+    x, y = src[..., 0], src[..., 1]  # (N, 4)
+    u, v = dst[..., 0], dst[..., 1]
+    one, zero = torch.ones_like(x), torch.zeros_like(x)
+    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1)  # (N, 4, 8)
+    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1)
+    a = torch.cat([rows_u, rows_v], 1)  # (N, 8, 8)
+    b = torch.cat([u, v], 1)  # (N, 8)
+    h = torch.linalg.solve(a, b)  # (N, 8)
+    return torch.cat([h, torch.ones(n, 1, device=src.device)], 1).view(n, 3, 3)
+
+
+def _to_3x3(theta: torch.Tensor) -> torch.Tensor:
+    """``(N, 2, 3)`` affine maps as ``(N, 3, 3)`` projective ones."""
+    last = torch.tensor([0.0, 0.0, 1.0], device=theta.device).expand(theta.shape[0], 1, 3)
+    return torch.cat([theta, last], 1)
+
+
+def _projective_grid(maps: torch.Tensor, size: int) -> torch.Tensor:
+    """The ``grid_sample`` grid ``(N, size, size, 2)`` of projective maps ``(N, 3, 3)`` from output
+    to input coordinates, on the same pixel centres as ``affine_grid(align_corners=False)``."""
+    n = maps.shape[0]
+    line = (torch.arange(size, device=maps.device) * 2 + 1) / size - 1  # pixel centres, -1..1
+    ys, xs = torch.meshgrid(line, line, indexing="ij")
+    points = torch.stack([xs, ys, torch.ones_like(xs)], -1).view(1, size * size, 3)
+    mapped = points @ maps.transpose(1, 2)  # (N, size * size, 3)
+    w = mapped[..., 2:]
+    # At strong slants the horizon (w = 0) can reach a corner of the view; the points on it or
+    # beyond map outside the input anyway, so sample outside (transparent), never divide by 0.
+    xy = torch.where(w > 1e-6, mapped[..., :2] / w.clamp_min(1e-6), 2.0)
+    return xy.view(n, size, size, 2)
 
 
 def _hue_rotation(angle: torch.Tensor) -> torch.Tensor:
