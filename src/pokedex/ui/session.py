@@ -10,6 +10,7 @@ import streamlit as st
 from pokedex.serving.schemas import (
     EmbeddingMap,
     ModelInfo,
+    PredictResponse,
     SpeciesInfo,
     SpeciesSummary,
     TypeMatchups,
@@ -66,6 +67,13 @@ def type_matchups(client: PokedexApi, type_name: str) -> TypeMatchups:
 def embeddings(client: PokedexApi) -> EmbeddingMap | None:
     """The served bundle's embedding map, None when it has none."""
     return client.embeddings()
+
+
+def last_answer() -> PredictResponse | None:
+    """The Recognize page's last answer in this browser session (it keeps ``(digest, answer)``
+    under ``"prediction"``); None before any picture."""
+    kept = st.session_state.get("prediction")
+    return kept[1] if kept is not None else None
 
 
 def guarded(page: Callable[[], None]) -> None:
