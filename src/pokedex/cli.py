@@ -415,6 +415,52 @@ def bench_training(
     typer.echo(format_table(results))
 
 
+@bench_app.command("augment")
+@clean_errors
+def bench_augment(
+    processed: ProcessedOption = Path("data/processed"),
+    experiment: Annotated[
+        str, typer.Option(help="Training preset whose input size and augmentation are timed.")
+    ] = "photo",
+    batch: Annotated[
+        int | None, typer.Option(help="Canvases per batch (default: the preset's).")
+    ] = None,
+    distortion: Annotated[float, typer.Option(help="augment.perspective_distortion timed.")] = 0.3,
+    repeats: Annotated[int, typer.Option(help="Timed repeats of each step.")] = 10,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    backgrounds: Annotated[
+        Path | None, typer.Option(help="Photo tiles, when the preset uses them.")
+    ] = None,
+) -> None:
+    """Milliseconds per batch of the augmentation's steps: the affine geometry, the same with
+    the perspective warp, and the preset's whole augmentation without and with it."""
+    from pokedex.benchmarks.augment import format_table, load_batch, run
+    from pokedex.benchmarks.machine import describe
+    from pokedex.benchmarks.training import recipe
+
+    preset = recipe(experiment)
+    tiles = None
+    if preset.augment.background_photo > 0:
+        from pokedex.data.backgrounds import load_tiles
+
+        tiles = load_tiles(
+            backgrounds or _env_path("POKEDEX_BACKGROUNDS") or Path("data/backgrounds")
+        )
+    canvases = load_batch(processed, batch or preset.batch_size)
+    results = run(
+        canvases,
+        size=preset.size,
+        augment=preset.augment,
+        tiles=tiles,
+        distortion=distortion,
+        repeats=repeats,
+        device=device,
+    )
+    where = describe() if device == "cpu" else device
+    context = f"experiment={experiment} on {where}"
+    typer.echo(format_table(results, batch=len(canvases), size=preset.size, context=context))
+
+
 @app.command("export")
 @clean_errors
 def export_cmd(
