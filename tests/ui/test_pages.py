@@ -218,25 +218,6 @@ def test_explore_without_a_map_says_how_to_make_one(make_app: MakeApp, fake_api:
     assert not at.get("vega_lite_chart")
 
 
-def test_model_page(make_app: MakeApp, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POKEDEX_API_PUBLIC_URL", "https://dex.example.org")
-    at = make_app().run().switch_page("views/model.py").run()
-    _clean(at)
-    text = _texts(at)
-    assert "Serving **pokedex-colours** version `t1`" in text
-    assert "[API documentation](https://dex.example.org/docs)" in text
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Test top-1"] == "91.2%"
-    # 5 predictions of 4, 20, 20, 30 and 200 ms: p50 inside the 10-25 ms bucket
-    assert metrics["predictions"] == "5"
-    assert metrics["p50"] == "21 ms"
-    assert metrics["mean"] == "55 ms"
-    metric_table, confusions = (df.value for df in at.dataframe)
-    assert "91.2%" in metric_table["value"].tolist()
-    assert confusions["species"].iloc[0].count("↔") == 1
-    assert all("-" not in name for name in confusions["species"])  # display names, not ids
-
-
 def test_model_page_with_the_api_down(make_app: MakeApp) -> None:
     at = make_app(api_url=f"http://127.0.0.1:{free_port()}").run()
     at.switch_page("views/model.py").run()

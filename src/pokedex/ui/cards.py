@@ -27,6 +27,7 @@ STAT_LABELS = {
     "special-defense": "Sp. Def",
     "speed": "Speed",
 }
+SURE = 0.5  # a calibrated top-1 probability from which an answer is no longer called a guess
 STAT_MAX = 255  # the games' ceiling for a base stat: every chart shares this scale
 _STAT_RAMP = ["#F34444", "#FF7F0F", "#FFDD57", "#A0E515", "#23CD5E"]  # weak (red) to strong
 _ATTACK_WORDS = {"x2": "super effective on", "x0.5": "not very effective on", "x0": "no effect on"}
@@ -126,7 +127,7 @@ def top_species(scores: Sequence[SpeciesScore]) -> None:
 def confidence(probability: float) -> str:
     """The probability as markdown, coloured by how much it can be trusted (calibrated:
     a 0.6 is right about 60 % of the time): green from 50 %, orange from 20 %, grey below."""
-    colour = "green" if probability >= 0.5 else "orange" if probability >= 0.2 else "gray"
+    colour = "green" if probability >= SURE else "orange" if probability >= 0.2 else "gray"
     return f":{colour}[{probability:.1%}]"
 
 

@@ -1,20 +1,24 @@
-"""Model: which model serves, how good it is, what it confuses, and how fast the API answers."""
+"""Model: what names the Pokémon, how often it is right, what "not sure" and "not a Pokémon"
+mean, what it mixes up and how fast it answers, in a fan's words.
+
+Every figure is one the API serves (``GET /v1/model`` and ``/metrics``); a sentence whose figure
+the bundle lacks is left out. The exact figures, under their raw names, are folded away below.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from pokedex.serving.schemas import ModelInfo
+from pokedex.serving.schemas import ConfusedPair, ModelInfo, OpenSetInfo
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
-from pokedex.ui.latency import route_latency
+from pokedex.ui.cards import SURE, browse_link
+from pokedex.ui.latency import Latency, route_latency
 
-_HEADLINE = {
-    "test/acc_top1": "Test top-1",
-    "test/acc_top5": "Test top-5",
-    "photos/acc_top1": "Photos top-1",
-}
+MIX_UPS_SHOWN = 5
+# what `pokedex evaluate` generates to measure the refusals (pokedex.evaluation.openset.KINDS)
+_NON_POKEMON = "noise, shapes, gradients, textures, landscapes, text and app screenshots"
 
 
 def render() -> None:
@@ -22,92 +26,187 @@ def render() -> None:
     st.title("Model", anchor=False)
     client = session.api()
     info = session.model_info(client)
+    size = info.input_size
     st.markdown(
-        f"Serving **{info.name}** version `{info.version}` ({info.variant} ONNX): "
-        f"{info.num_classes:,} species, {info.input_size}×{info.input_size} px input, "
-        f"loaded {info.loaded_at:%Y-%m-%d %H:%M} UTC. "
-        f"[API documentation]({session.settings().docs_url})"
+        f"The Pokédex names **{info.num_classes:,} species** with a neural network that learned "
+        f"from pictures of the games: **{info.name}**, version {info.version}. It looks at each "
+        f"picture shrunk to {size}×{size} pixels, so very small details escape it."
     )
-    _headline(info)
-    _latency()
-    left, right = st.columns(2, gap="large")
-    with left:
-        st.subheader("Metrics", anchor=False)
-        _metrics(info)
-    with right:
-        st.subheader("Most confused species", anchor=False)
-        st.caption("Test-split mistakes between two species, both directions counted.")
-        _confusions(info)
+    _accuracy(info.metrics)
+    _refusals(info.open_set)
+    if info.confused_pairs:
+        _mix_ups(info.confused_pairs)
+    latency = _speed()
+    _exact_figures(info, latency)
+    st.caption(f"For developers: the [API documentation]({session.settings().docs_url}).")
 
 
-def _headline(info: ModelInfo) -> None:
-    figures = [
-        (label, info.metrics[key]) for key, label in _HEADLINE.items() if key in info.metrics
-    ]
-    if info.open_set is not None:
-        figures.append(("Open-set threshold", info.open_set.threshold))
-    for column, (label, value) in zip(st.columns(max(1, len(figures))), figures, strict=False):
-        shown = f"{value:.1%}" if "top" in label else f"{value:.3g}"
-        column.metric(label, shown)
+def _accuracy(metrics: dict[str, float]) -> None:
+    """Top-1 on game pictures and on real photos, with the top-5 beside each."""
+    cards = []
+    if "test/acc_top1" in metrics:
+        where = "game sprites and artwork it never saw while learning"
+        cards.append(
+            ("game pictures", where, metrics["test/acc_top1"], metrics.get("test/acc_top5"))
+        )
+    if "photos/acc_top1" in metrics:
+        count = f"{metrics['photos/n']:,.0f} " if metrics.get("photos/n") else ""
+        where = f"{count}real photos, toys and drawings of Pokémon, none used for learning"
+        cards.append(
+            ("real photos", where, metrics["photos/acc_top1"], metrics.get("photos/acc_top5"))
+        )
+    if not cards:
+        return
+    st.subheader("How often it is right", anchor=False)
+    for column, (label, where, top1, top5) in zip(st.columns(2), cards, strict=False):
+        column.metric(f"Right on {label}", f"{top1:.0%}")
+        among = (
+            f"; the right one is among its first five guesses {top5:.0%} of the time"
+            if top5 is not None
+            else ""
+        )
+        column.caption(f"Right first time on {where}{among}.")
+    if len(cards) == 2:
+        st.caption(
+            "It learned from game pictures: real photos, with their backgrounds, light and "
+            "angles, are harder for it."
+        )
 
 
-def _latency() -> None:
-    st.subheader("Latency", anchor=False)
+def _refusals(rule: OpenSetInfo | None) -> None:
+    """What the two cautious answers mean, and how often the refusal is right."""
+    st.subheader("“Not sure” and “not a Pokémon”", anchor=False)
+    st.markdown(
+        f"**Not sure**: when its best guess gets less than {SURE:.0%}, the answer opens with "
+        "“Not sure” and names the next candidates, so you can compare their pictures."
+    )
+    if rule is None:
+        st.markdown(
+            "**Not a Pokémon**: this model has no rule for turning a picture away; it always "
+            "names its best guess, even for a picture of no Pokémon at all."
+        )
+        return
+    when = (
+        f"its best guess gets less than {rule.threshold:.0%}"
+        if rule.score == "msp"  # the rule reads the top probability itself
+        else "a picture is too unlike every species it learned"
+    )
+    st.markdown(
+        f"**Not a Pokémon I know**: the answer, instead of a name, when {when}. It turns away "
+        "pictures of no Pokémon, and sometimes a real Pokémon shown in an unusual way."
+    )
+    cards = []
+    if rule.false_accept is not None:
+        made_up = f"Made-up pictures of no Pokémon ({_NON_POKEMON}) it refused when tested."
+        cards.append(("Non-Pokémon turned away", 1 - rule.false_accept, made_up))
+    if rule.false_reject is not None:
+        known = "Game pictures of species it knows that it refused when tested."
+        cards.append(("Pokémon wrongly turned away", rule.false_reject, known))
+    for column, (label, share, meaning) in zip(st.columns(2), cards, strict=False):
+        column.metric(label, f"{share:.0%}" if share >= 0.1 else f"{share:.1%}")
+        column.caption(meaning)
+
+
+def _mix_ups(pairs: list[ConfusedPair]) -> None:
+    """The pairs it confuses most on the test pictures, as sentences that link to Browse."""
+    st.subheader("Species it mixes up", anchor=False)
+    names = {s.name: s.display_name for s in session.species_index(session.api())}
+    lines = []
+    for pair in pairs[:MIX_UPS_SHOWN]:
+        a, b = names.get(pair.a, pair.a), names.get(pair.b, pair.b)
+        ways = [
+            f"{x} taken for {y} {_times(n)}"
+            for x, y, n in ((a, b, pair.a_as_b), (b, a, pair.b_as_a))
+            if n
+        ]
+        lines.append(
+            f"- **[{a}]({browse_link(pair.a)})** and **[{b}]({browse_link(pair.b)})**: "
+            f"{' and '.join(ways) or 'never'}"
+        )
+    st.markdown("\n".join(lines))
+    st.caption("Counted on the game pictures it was tested on. A name opens its page in Browse.")
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n:,} times")
+
+
+def _speed() -> Latency | None:
+    """The API's own timing of its answers since it started, and the user's last one."""
+    st.subheader("How fast it answers", anchor=False)
     try:
         latency = route_latency(session.api().metrics())
     except ApiError as exc:
-        st.warning(f"The API's latency figures are unavailable: {exc}")
-        return
+        st.caption(f"The API's timing figures are unavailable: {exc}")
+        return None
     last = st.session_state.get("last_latency_ms")
-    if latency is None:
-        st.caption("No predictions served yet since the API started.")
-    else:
-        p50, p95, mean, count = st.columns(4)
-        p50.metric("p50", f"{latency.p50_ms:.0f} ms")
-        p95.metric("p95", f"{latency.p95_ms:.0f} ms")
-        mean.metric("mean", f"{latency.mean_ms:.0f} ms")
-        count.metric("predictions", f"{latency.count:,}")
-        st.caption(
-            "POST /v1/predict as the API measures it, since it started "
-            "(p50/p95 interpolated within histogram buckets)."
-        )
+    figures = []
+    if latency is not None:
+        figures += [
+            ("Typical answer", latency.p50_ms),
+            ("95 answers in 100 within", latency.p95_ms),
+        ]
     if last is not None:
-        st.caption(f"Your last prediction took {last:.0f} ms inside the API.")
+        figures.append(("Your last picture", last))
+    for column, (label, ms) in zip(st.columns(3), figures, strict=False):
+        column.metric(label, f"{ms:.0f} ms")
+    if latency is None:
+        st.caption("It has answered no pictures since the API started.")
+    else:
+        st.caption(
+            f"Time spent inside the Pokédex on each of the {latency.count:,} pictures it has "
+            "answered since it started (half were quicker than the typical answer); sending "
+            "the picture over your network comes on top."
+        )
+    return latency
 
 
-def _metrics(info: ModelInfo) -> None:
-    if not info.metrics:
-        st.caption("The bundle records no metrics.")
-        return
-    rows = [{"metric": k, "value": _format(k, v)} for k, v in sorted(info.metrics.items())]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+def _exact_figures(info: ModelInfo, latency: Latency | None) -> None:
+    """Everything above under its raw name, for the curious."""
+    with st.expander("The exact figures"):
+        size = info.input_size
+        st.markdown(
+            f"**{info.name}** version `{info.version}`: the {info.variant} ONNX file on "
+            f"{info.runtime} ({info.precision}), {info.num_classes:,} classes, {size}×{size} px "
+            f"input, transparency flattened onto RGB {tuple(info.background)}, loaded "
+            f"{info.loaded_at:%Y-%m-%d %H:%M} UTC."
+        )
+        rows = [(key, _format(key, value)) for key, value in sorted(info.metrics.items())]
+        if info.open_set is not None:
+            rule = info.open_set
+            rows += [
+                ("open_set/score", rule.score),
+                ("open_set/threshold", f"{rule.threshold:.4g}"),
+            ]
+            rows += [
+                (f"open_set/{key}", f"{value:.2%}")
+                for key, value in (
+                    ("false_accept", rule.false_accept),
+                    ("false_reject", rule.false_reject),
+                )
+                if value is not None
+            ]
+        if latency is not None:
+            rows += [
+                ("predict/p50_ms", f"{latency.p50_ms:.1f}"),
+                ("predict/p95_ms", f"{latency.p95_ms:.1f}"),
+                ("predict/mean_ms", f"{latency.mean_ms:.1f}"),
+                ("predict/count", f"{latency.count:,}"),
+            ]
+        frame = pd.DataFrame(rows, columns=["figure", "value"])
+        st.dataframe(frame, hide_index=True, width="stretch")
+        st.caption(
+            "`test/` and `photos/`: the bundle's evaluation; `open_set/`: the rule for "
+            "“not a Pokémon” (known when the score is at least the threshold); `predict/`: "
+            "POST /v1/predict as the API's Prometheus histogram measures it, p50 and p95 "
+            "interpolated within its buckets."
+        )
 
 
 def _format(key: str, value: float) -> str:
     if "acc" in key or "f1" in key:
         return f"{value:.1%}"
     return f"{value:,.4g}"
-
-
-def _confusions(info: ModelInfo) -> None:
-    if not info.confused_pairs:
-        st.caption(
-            "No confusion figures in this bundle: `pokedex evaluate` stores them when it "
-            "calibrates the model."
-        )
-        return
-    names = {s.name: s.display_name for s in session.species_index(session.api())}
-    rows = []
-    for p in info.confused_pairs:
-        a, b = names.get(p.a, p.a), names.get(p.b, p.b)
-        rows.append(
-            {
-                "species": f"{a} ↔ {b}",
-                "mistakes": p.total,
-                "which way": f"{p.a_as_b} {a} taken for {b}, {p.b_as_a} the other way",
-            }
-        )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 render()
