@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,22 @@ def test_stop_kills_what_ignores_sigterm() -> None:
     assert proc.stdout.readline()  # the handler is in place
     stop(proc, timeout=0.5)
     assert proc.returncode == -9
+
+
+def test_what_a_server_spawned_is_stopped_with_it(tmp_path: Path) -> None:
+    """A child that survives its parent's SIGTERM (as LitServe's worker did) is still stopped."""
+    port = free_port()
+    pid_file = tmp_path / "child.pid"
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        + SERVE.replace("int(sys.argv[1])", str(port))
+    )
+    command = [sys.executable, "-c", code]
+    with server_process(command, f"http://127.0.0.1:{port}/", tmp_path / "log", timeout=60):
+        child = int(pid_file.read_text())
+        os.kill(child, 0)  # alive while the server is
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)

@@ -1,5 +1,7 @@
 """Servers as local subprocesses, for the benchmarks and the tests: a free port, start and wait
-until a URL answers 200, stop (SIGTERM, then SIGKILL)."""
+until a URL answers 200, stop (SIGTERM, then SIGKILL), and nothing left behind: a server that
+spawns processes of its own (LitServe's inference workers, Streamlit) runs in its own process
+group, and whatever of that group outlives the server is killed with it."""
 
 from __future__ import annotations
 
@@ -73,9 +75,36 @@ def server_process(
     started = time.perf_counter()
     full_env = {**os.environ, **(env or {})} if inherit_env else dict(env or {})
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,  # its own process group: see stop_group
+        )
     try:
         wait_ready(proc, ready_url, log_path, timeout)
         yield proc, time.perf_counter() - started
     finally:
         stop(proc)
+        stop_group(proc.pid)
+
+
+def stop_group(pgid: int, timeout: float = 5.0) -> None:
+    """SIGTERM the processes left in group ``pgid``, SIGKILL what remains after ``timeout`` s.
+
+    A server's children can outlive it (a SIGTERM to LitServe's parent left its inference
+    worker spinning on a core); the benchmark would then measure the next server beside it.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return  # the group is empty
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
