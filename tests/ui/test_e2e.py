@@ -253,11 +253,11 @@ def test_recognize_browse_explore_model(browser: Browser, stack: Stack) -> None:
     _shoot(page, stack.shots / "ui-explore.png")
 
     page.goto(f"{stack.ui}/model")
-    expect(page.get_by_role("heading", name="Latency")).to_be_visible()
+    expect(page.get_by_role("heading", name="How fast it answers")).to_be_visible()
     expect(page.get_by_role("link", name="API documentation")).to_have_attribute(
         "href", f"{stack.api}/docs"
     )
-    expect(page.get_by_text("predictions", exact=True)).to_be_visible()  # our uploads counted
+    expect(page.get_by_text("Typical answer", exact=True)).to_be_visible()  # our uploads timed
     _settled(page)
     _no_traceback(page)
     _shoot(page, stack.shots / "ui-model.png")

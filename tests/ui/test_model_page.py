@@ -75,7 +75,7 @@ def test_the_page_speaks_a_fans_words(make_app: MakeApp, monkeypatch: pytest.Mon
     assert "](browse?species=" in text
     # 5 predictions of 4, 20, 20, 30 and 200 ms: p50 inside the 10-25 ms bucket
     assert metrics["Typical answer"] == "21 ms"
-    assert "each of the 5 pictures it has answered" in text
+    assert "each of the 5 pictures (half were quicker than the typical answer)" in text
     user_words = _outside_the_expander(at)
     for raw in ("acc_top1", "test/", "threshold", "Open-set", "-0.5", "p50", "energy"):
         assert raw not in user_words

@@ -135,16 +135,24 @@ def _placement(
 
 def _placement_caption(answer: PredictResponse, placed: Placement, names: dict[str, str]) -> str:
     best = answer.species[0]
-    weights = ", ".join(
-        f"{names.get(p.species, p.species)} {p.probability:.0%}" for p in placed.pulls
-    )
     return (
-        f"★ **{YOURS}**, recognized as {best.display_name} ({best.probability:.0%}). "
+        f"★ **{YOURS}**, recognized as {best.display_name} ({_percent(best.probability)}). "
         "It is placed from the model's answer, not projected: the map's UMAP projection is "
         "fitted once on the test images and not kept with the model, so the star sits at the "
         "centre of its top species' images, weighted by their probabilities "
-        f"({weights}), with a line to each."
+        f"({_weights(placed, names)}), with a line to each."
     )
+
+
+def _weights(placed: Placement, names: dict[str, str]) -> str:
+    """``Pikachu 73%, Charmander 26%, ...``: the species that placed the picture."""
+    return ", ".join(
+        f"{names.get(p.species, p.species)} {_percent(p.probability)}" for p in placed.pulls
+    )
+
+
+def _percent(probability: float) -> str:
+    return f"{probability:.0%}" if probability >= 0.005 else "<1%"
 
 
 def _points(
@@ -207,11 +215,7 @@ def _upload(placed: Placement, names: dict[str, str]) -> list[alt.Chart]:
             "x": [placed.x],
             "y": [placed.y],
             "title": [YOURS],
-            "placed from": [
-                ", ".join(
-                    f"{names.get(p.species, p.species)} {p.probability:.0%}" for p in placed.pulls
-                )
-            ],
+            "placed from": [_weights(placed, names)],
         }
     )
     mark = (

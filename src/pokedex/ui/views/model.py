@@ -102,6 +102,8 @@ def _refusals(rule: OpenSetInfo | None) -> None:
     if rule.false_reject is not None:
         known = "Game pictures of species it knows that it refused when tested."
         cards.append(("Pokémon wrongly turned away", rule.false_reject, known))
+    if not cards:
+        return
     for column, (label, share, meaning) in zip(st.columns(2), cards, strict=False):
         column.metric(label, f"{share:.0%}" if share >= 0.1 else f"{share:.1%}")
         column.caption(meaning)
@@ -148,15 +150,21 @@ def _speed() -> Latency | None:
         ]
     if last is not None:
         figures.append(("Your last picture", last))
-    for column, (label, ms) in zip(st.columns(3), figures, strict=False):
-        column.metric(label, f"{ms:.0f} ms")
+    if figures:
+        for column, (label, ms) in zip(st.columns(3), figures, strict=False):
+            column.metric(label, f"{ms:.0f} ms")
     if latency is None:
         st.caption("It has answered no pictures since the API started.")
     else:
+        answered = (
+            "the one picture"
+            if latency.count == 1
+            else f"each of the {latency.count:,} pictures (half were quicker than the typical "
+            "answer)"
+        )
         st.caption(
-            f"Time spent inside the Pokédex on each of the {latency.count:,} pictures it has "
-            "answered since it started (half were quicker than the typical answer); sending "
-            "the picture over your network comes on top."
+            f"Time spent inside the Pokédex on {answered} it has answered since it started; "
+            "sending the picture over your network comes on top."
         )
     return latency
 
