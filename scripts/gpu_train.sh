@@ -13,10 +13,14 @@
 #    curves, metrics and a manifest. Here, `pokedex gpu collect DIR` restores the bundle and
 #    scripts/release.sh + `pokedex registry register/promote` take it through the gate.
 # POKEDEX_REAL_PHOTOS, when set and carried, adds the photo figures to the curves and metrics.
+# GPU_MODE=ablation (what scripts/gpu_ablation.sh sets) runs `pokedex gpu ablation` in step 3
+# instead: the recipe and one change at a time on one sized schedule, no bundle, no device tests.
 set -euo pipefail
 budget="${1:?usage: scripts/gpu_train.sh BUDGET_SECONDS [OVERRIDES...]}"
 shift
 out="${OUT:-gpu-out}"
+mode="${GPU_MODE:-run}"  # run: one sized run and its bundle; ablation: scripts/gpu_ablation.sh
+[[ "$mode" == run || "$mode" == ablation ]] || { echo "GPU_MODE=$mode: run or ablation" >&2; exit 2; }
 python="${PYTHON:-python3}"
 pack="${POKEDEX_PACK:-data/pack}"
 export POKEDEX_PROCESSED="${POKEDEX_PROCESSED:-data/processed}"
@@ -38,8 +42,9 @@ fi
 echo "setup took $(( $(date +%s) - started )) s"
 left=$(( budget - ($(date +%s) - started) ))
 mkdir -p "$out"
-$pokedex gpu run "$left" --out "$out" logger=csv data.num_workers=8 "$@" 2>&1 | tee "$out/run.log"
-if [[ "${GPU_TRAIN_TESTS:-1}" == 1 ]] && "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
+$pokedex gpu "$mode" "$left" --out "$out" logger=csv data.num_workers=8 "$@" 2>&1 | tee "$out/run.log"
+if [[ "$mode" == run && "${GPU_TRAIN_TESTS:-1}" == 1 ]] \
+  && "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
   "$python" -m pytest -q -p no:cacheprovider tests/training/test_device.py 2>&1 | tail -5 \
     | tee -a "$out/run.log" || true
 fi

@@ -230,6 +230,35 @@ def gpu_run(
     typer.echo(json.dumps({k: manifest[k] for k in keys}, default=str))
 
 
+@gpu_app.command(
+    "ablation", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+@clean_errors
+def gpu_ablation(
+    ctx: typer.Context,
+    budget: Annotated[float, typer.Argument(help="Seconds for the probe and every arm together.")],
+    out: Annotated[Path, typer.Option(help="Where the results file and curves go.")] = Path(
+        "gpu-out"
+    ),
+    arms: Annotated[
+        str | None,
+        typer.Option(
+            envvar="POKEDEX_ABLATION_ARMS",
+            help="Comma-separated arms (default: all of pokedex.gpuablation.ARMS).",
+        ),
+    ] = None,
+    max_epochs: Annotated[
+        int | None, typer.Option(help="At most this many epochs per arm, even if more fit.")
+    ] = None,
+) -> None:
+    """The recipe given by the Hydra overrides that follow, then one change at a time, all on one
+    schedule sized to BUDGET; scored on the test split and the photos (scripts/gpu_ablation.sh)."""
+    from pokedex.gpuablation import ARMS, ablate, format_table
+
+    names = [a.strip() for a in arms.split(",") if a.strip()] if arms else list(ARMS)
+    typer.echo(format_table(ablate(budget, list(ctx.args), out, names, max_epochs)))
+
+
 @gpu_app.command("collect")
 @clean_errors
 def gpu_collect(

@@ -36,6 +36,7 @@ PROBE_EPOCHS = 4  # the first is warm-up (allocator, cuDNN autotuning); the rest
 # Epochs slow down over a long run: on the H200 (2026-12-04, experiment=photo) the mean epoch of
 # 170 was 1.17x the probe's median (2.3 s against 2.0). The plan assumes this much.
 SLOWDOWN = 1.2
+MARGIN_S = 15  # slack a plan keeps for the test, photo scoring and bundle writes running slower
 
 
 class EpochClock(L.Callback):
@@ -74,7 +75,8 @@ def size_epochs(
     return epochs
 
 
-def _train(overrides: list[str]) -> tuple[Any, EpochClock, float]:
+def train_timed(overrides: list[str]) -> tuple[Any, EpochClock, float]:
+    """Train with these Hydra overrides; return the result, its epoch clock and its seconds."""
     from pokedex.train import compose_config, train
 
     clock = EpochClock()
@@ -83,8 +85,10 @@ def _train(overrides: list[str]) -> tuple[Any, EpochClock, float]:
     return result, clock, time.perf_counter() - started
 
 
-def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
-    """Probe, size, train; write the way-back files to ``out``; return the manifest."""
+def probe(overrides: list[str]) -> tuple[float, float]:
+    """Train ``PROBE_EPOCHS`` epochs; return the seconds of an epoch after warm-up and the fixed
+    seconds a run of these overrides spends outside its timed epochs (start-up, warm-up epoch,
+    test, bundle)."""
     started = time.perf_counter()
     probe_overrides = [
         *overrides,
@@ -94,19 +98,33 @@ def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
         "logger=csv",
         "name=probe",
     ]
-    _, clock, _ = _train(probe_overrides)
+    _, clock, _ = train_timed(probe_overrides)
     epoch_s = statistics.median(clock.seconds[1:] or clock.seconds)
+    fixed = time.perf_counter() - started - sum(clock.seconds[1:])
+    return epoch_s, fixed
+
+
+def sized_overrides(epochs: int, cap_s: float) -> list[str]:
+    """The overrides of a run sized to ``epochs``: early stopping off (it would cut the schedule
+    it was sized for) and a hard stop after ``cap_s``, should the epochs run slower than probed."""
+    cap = int(cap_s)
+    return [
+        f"trainer.max_epochs={epochs}",
+        f"trainer.early_stopping_patience={epochs + 1}",
+        f"trainer.max_time=00:{cap // 3600:02d}:{cap % 3600 // 60:02d}:{cap % 60:02d}",
+    ]
+
+
+def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
+    """Probe, size, train; write the way-back files to ``out``; return the manifest."""
+    started = time.perf_counter()
+    epoch_s, fixed = probe(overrides)
     spent = time.perf_counter() - started
-    # fixed costs of the real run: what the probe spent outside its timed epochs, once more
-    fixed = spent - sum(clock.seconds[1:]) + 15
-    epochs = size_epochs(budget_s - spent, epoch_s, fixed, slowdown=SLOWDOWN)
+    epochs = size_epochs(budget_s - spent, epoch_s, fixed + MARGIN_S, slowdown=SLOWDOWN)
     log.info("probe: %.2f s per epoch after warm-up; %d epochs fit the budget", epoch_s, epochs)
-    # a hard stop too, should the epochs run slower than probed: the bundle still comes back
-    cap = max(60, int(budget_s - (time.perf_counter() - started) - 30))
-    limit = f"trainer.max_time=00:{cap // 3600:02d}:{cap % 3600 // 60:02d}:{cap % 60:02d}"
-    # early stopping would cut the schedule it was sized for
-    sized = [f"trainer.max_epochs={epochs}", f"trainer.early_stopping_patience={epochs + 1}"]
-    result, clock, train_s = _train([*overrides, *sized, limit])
+    # the hard stop leaves 30 s to test and write, so the bundle still comes back
+    cap = max(60, budget_s - (time.perf_counter() - started) - 30)
+    result, clock, train_s = train_timed([*overrides, *sized_overrides(epochs, cap)])
     manifest = write_return(
         result.bundle.path,
         out,
@@ -120,14 +138,15 @@ def run(budget_s: float, overrides: list[str], out: Path) -> dict[str, Any]:
             "total_s": round(time.perf_counter() - started, 1),
             "overrides": overrides,
             "metrics": result.metrics,
-            "device": _device(),
+            "device": device_name(),
         },
         run_dir=result.run_dir,
     )
     return manifest
 
 
-def _device() -> str:
+def device_name() -> str:
+    """The accelerator a run trains on, in words (``cpu`` when there is none)."""
     import torch
 
     if torch.cuda.is_available():
