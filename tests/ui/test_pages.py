@@ -43,7 +43,7 @@ def _badge_rows(at: AppTest, kind: str) -> list[str]:
 def test_recognize_waits_for_a_picture(make_app: MakeApp, fake_api: FakeApi) -> None:
     at = make_app().run()
     _clean(at)
-    assert "Drop a picture" in at.info[0].value
+    assert "Show the Pokédex a Pokémon and it names it" in at.markdown[0].value
     assert fake_api.calls("POST", "/v1/predict") == 0
 
 
@@ -107,7 +107,7 @@ def test_the_camera_is_an_input_too(make_app: MakeApp, fake_api: FakeApi) -> Non
     at.camera_input[0].set_value(("photo.jpg", photo, "image/jpeg")).run()
     _clean(at)
     assert at.subheader[0].value == "Pikachu #025"
-    assert photo in fake_api.bodies[0]
+    assert any(photo in body for body in fake_api.bodies)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR, text_colour
 from pokedex.dex.evolution import EvolutionStage
 from pokedex.serving.schemas import SpeciesInfo, SpeciesScore, TypeMatchups, Weakness
 from pokedex.ui import session
-from pokedex.ui.api import ApiError, PokedexApi
+from pokedex.ui.api import ApiError
 
 STAT_LABELS = {
     "hp": "HP",
@@ -76,16 +76,10 @@ def type_badges(types: Sequence[str], kind: str = "types") -> None:
     st.markdown(badges_html(types, kind), unsafe_allow_html=True)
 
 
-@st.cache_data(ttl=300, show_spinner=False, hash_funcs={PokedexApi: lambda api: api.base_url})
-def _picture(client: PokedexApi, name: str) -> bytes | None:
-    """A species' picture from the API (None, cached, when it has none; failures not cached)."""
-    return client.species_image(name)
-
-
 def picture_html(name: str, display_name: str, px: int) -> str:
     """The species' picture as an ``img.pokedex-picture``, or a labelled placeholder."""
     try:
-        data = _picture(session.api(), name)
+        data = session.species_image(session.api(), name)
     except ApiError:
         data = None  # a picture is never worth an error on the card
     label = html.escape(display_name)

@@ -69,6 +69,12 @@ def embeddings(client: PokedexApi) -> EmbeddingMap | None:
     return client.embeddings()
 
 
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs=_BY_URL)
+def species_image(client: PokedexApi, name: str) -> bytes | None:
+    """A species' picture (WebP bytes), or None, cached too, when the API has none for it."""
+    return client.species_image(name)
+
+
 def last_answer() -> PredictResponse | None:
     """The Recognize page's last answer in this browser session (it keeps ``(digest, answer)``
     under ``"prediction"``); None before any picture."""

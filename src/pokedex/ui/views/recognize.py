@@ -1,8 +1,13 @@
-"""Recognize: a picture in, the species out (or "not a Pokémon I know")."""
+"""Recognize: a picture in, the species out (or "not a Pokémon I know").
+
+A picture comes in one of four ways (upload or drop, the camera, a paste, an example); the
+latest one is the page's picture, kept in the session so that reruns reuse its answer.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -10,37 +15,139 @@ from pokedex.serving.schemas import ModelInfo, PredictResponse
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import species_facts, species_heading, top_species
+from pokedex.ui.examples import Example, examples
+from pokedex.ui.paste import paste_button, pasted_picture
 from pokedex.ui.preview import enlarge, model_view, thumbnail
 
 ACCEPTED = ["png", "jpg", "jpeg", "webp"]
 SURE = 0.5  # below this calibrated top-1 probability the card says it is a guess
-PICTURE_SIDE = 160
+PICTURE_SIDE = 150  # two side by side fit a phone's 390 px
+EXAMPLE_SIDE = 80
+# session keys
+PICTURE, ROUND, INPUT_ERROR, PASTE = "picture", "input_round", "input_error", "paste"
+WELCOME = (
+    "**Show the Pokédex a Pokémon and it names it.** You get the species and its number, the "
+    "five likeliest names with honest probabilities (a 70 % answer is right about 70 % of the "
+    "time), its types, its base stats and the attack types that beat it.\n\n"
+    "Drop a picture on the box below or browse for one, paste one you copied (Ctrl+V, ⌘V on a "
+    "Mac, or **Paste a picture**), take one with the camera, or click an example."
+)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The page's picture: its bytes, a file name for the API, and which way it came in."""
+
+    data: bytes
+    filename: str
+    source: str  # "upload", "camera", "paste" or "example"
 
 
 def render() -> None:
-    """The page: the picture input on top, then the answer (first on a phone) and the pictures."""
+    """The page: the ways in on top, then the picture with its answer beside it (above it on a
+    phone) and more examples; before any picture, what the page does and the examples."""
     st.title("Recognize", anchor=False)
-    upload = st.file_uploader(
-        "Upload or drop a picture", type=ACCEPTED, help="PNG, JPEG or WebP, up to 10 MB"
-    )
-    photo = st.camera_input("Take a photo") if st.toggle("Use the camera") else None
-    picked = photo or upload
-    if picked is None:
-        st.info("Drop a picture of a Pokémon, or take one, and the Pokédex will name it.")
+    picture: Picture | None = st.session_state.get(PICTURE)
+    if picture is None:
+        st.markdown(WELCOME)
+    _inputs()
+    if picture is None:
+        _examples()
         return
-    data = picked.getvalue()
-    answer, pictures = st.columns([3, 2], gap="large")
+    mine, answer = st.columns([2, 3], gap="medium")
     with answer, st.spinner("Asking the Pokédex…"):
         try:
-            result = _predict(data, picked.name)
+            result = _predict(picture.data, picture.filename)
         except ApiError as exc:
             st.error(str(exc), icon=":material/error:")
             result = None
-    with pictures:
-        _pictures(data, show_model_view=result is not None)
+    with mine:
+        _pictures(picture, show_model_view=result is not None)
     if result is not None:
         with answer:
             _answer(result)
+    with st.expander("Try an example"):  # below the answer: on a phone it comes right after
+        _examples()
+
+
+def _inputs() -> None:
+    """Upload or drop, paste, the camera (behind a switch), and what went wrong with a paste."""
+    turn = st.session_state.get(ROUND, 0)  # a new turn gives the upload and camera empty widgets
+    upload = f"upload-{turn}"
+    st.file_uploader(
+        "Upload or drop a picture",
+        type=ACCEPTED,
+        help="PNG, JPEG or WebP, up to 10 MB",
+        key=upload,
+        on_change=_take,
+        args=(upload, "upload"),
+    )
+    with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
+        paste_button(PASTE, on_paste=_pasted)
+        camera_on = st.toggle("Use the camera")
+    if camera_on:
+        camera = f"camera-{turn}"
+        st.camera_input("Take a photo", key=camera, on_change=_take, args=(camera, "camera"))
+    error = st.session_state.pop(INPUT_ERROR, None)
+    if error:
+        st.error(error, icon=":material/content_paste_off:")
+
+
+def _examples() -> None:
+    """A row of example pictures to click, or why there are none."""
+    try:
+        shown = examples(session.api())
+    except ApiError as exc:
+        st.caption(f"No examples to show: {exc}")
+        return
+    if not shown:
+        st.caption(
+            "No example pictures on this server: they come from the species gallery "
+            "(`pokedex data gallery`, then restart `pokedex serve`)."
+        )
+        return
+    st.markdown("**Or try one of these**")
+    with st.container(horizontal=True, gap="small"):
+        for example in shown:
+            with st.container(width=EXAMPLE_SIDE + 40, horizontal_alignment="center", gap=None):
+                st.image(example.data, width=EXAMPLE_SIDE)
+                st.button(
+                    example.display_name,
+                    key=f"example-{example.name}",
+                    on_click=_chose_example,
+                    args=(example,),
+                    width="stretch",
+                )
+
+
+def _take(key: str, source: str) -> None:
+    """The upload or camera widget changed: its file is the picture, or, cleared, no longer."""
+    file = st.session_state.get(key)
+    current: Picture | None = st.session_state.get(PICTURE)
+    if file is not None:
+        st.session_state[PICTURE] = Picture(file.getvalue(), file.name, source)
+    elif current is not None and current.source == source:
+        del st.session_state[PICTURE]
+
+
+def _pasted() -> None:
+    try:
+        data, filename = pasted_picture(st.session_state[PASTE].get("pasted"))
+    except ValueError as exc:
+        st.session_state[INPUT_ERROR] = str(exc)
+        return
+    _replace(Picture(data, filename, "paste"))
+
+
+def _chose_example(example: Example) -> None:
+    _replace(Picture(example.data, f"{example.name}.webp", "example"))
+
+
+def _replace(picture: Picture) -> None:
+    """A picture that did not come through the upload or camera widget: empty them, so that
+    the page shows one picture at a time."""
+    st.session_state[PICTURE] = picture
+    st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1
 
 
 def _predict(data: bytes, filename: str) -> PredictResponse:
@@ -56,25 +163,27 @@ def _predict(data: bytes, filename: str) -> PredictResponse:
     return result
 
 
-def _pictures(data: bytes, show_model_view: bool) -> None:
-    """The upload and, beside it, the model's view of it; nothing for bytes that are no
-    picture (the API's answer above says so)."""
+def _pictures(picture: Picture, show_model_view: bool) -> None:
+    """The picture and, beside it, the model's view of it; nothing for bytes that are no
+    picture (the API's answer says so)."""
     try:
-        picture = thumbnail(data, 2 * PICTURE_SIDE)  # sharp on a 2x screen
+        shown = thumbnail(picture.data, 2 * PICTURE_SIDE)  # sharp on a 2x screen
     except ValueError:
         return
-    mine, seen = st.columns(2)
-    mine.image(picture, caption="Your picture", width=PICTURE_SIDE)
-    if not show_model_view:
-        return
-    try:
-        info: ModelInfo = session.model_info(session.api())
-        pixels = model_view(data, info.input_size, info.background)
-    except (ApiError, ValueError, OSError):
-        return  # the API read it, Pillow here did not: the answer matters more than the preview
-    size = info.input_size
-    caption = f"As the model saw it: {size}×{size}, background flattened"
-    seen.image(enlarge(pixels, PICTURE_SIDE), caption=caption)
+    caption = "The example" if picture.source == "example" else "Your picture"
+    # a horizontal container, not columns: columns stack on a phone, these two stay side by side
+    with st.container(horizontal=True, gap="small"):
+        st.image(shown, caption=caption, width=PICTURE_SIDE)
+        if not show_model_view:
+            return
+        try:
+            info: ModelInfo = session.model_info(session.api())
+            pixels = model_view(picture.data, info.input_size, info.background)
+        except (ApiError, ValueError, OSError):
+            return  # the API read it, Pillow here did not: the answer matters more
+        size = info.input_size
+        caption = f"As the model saw it: {size}×{size}, background flattened"
+        st.image(enlarge(pixels, PICTURE_SIDE), caption=caption, width=PICTURE_SIDE)
 
 
 def _answer(result: PredictResponse) -> None:
