@@ -119,7 +119,7 @@ def evaluate(
     """
     from pokedex.models.net import load_net
     from pokedex.predict import resolve_model
-    from pokedex.tracking import data_version
+    from pokedex.provenance import data_version
 
     start = time.perf_counter()
     bundle = (

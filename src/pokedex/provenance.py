@@ -1,9 +1,11 @@
-"""Run provenance (git commit, data version, package versions) and the experiment loggers."""
+"""Run provenance: the git commit, data version and package versions behind a number.
+
+No ML imports: monitoring records the data version of its reference profile with it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -49,29 +51,3 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
-
-
-def build_logger(cfg: Any, run_dir: Path, run_name: str) -> Any:
-    """The Lightning logger for ``cfg.kind``: mlflow (default), csv or wandb."""
-    kind = cfg.kind
-    if kind == "mlflow":
-        from lightning.pytorch.loggers import MLFlowLogger
-
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        return MLFlowLogger(
-            experiment_name=cfg.experiment,
-            tracking_uri=cfg.tracking_uri,
-            run_name=run_name,
-            log_model=False,
-        )
-    if kind == "csv":
-        from lightning.pytorch.loggers import CSVLogger
-
-        return CSVLogger(save_dir=str(run_dir), name="", version="")
-    if kind == "wandb":
-        from lightning.pytorch.loggers import WandbLogger
-
-        if not os.environ.get("WANDB_API_KEY"):
-            os.environ.setdefault("WANDB_MODE", "offline")
-        return WandbLogger(project=cfg.project, name=run_name, save_dir=str(run_dir))
-    raise ValueError(f"unknown logger kind {kind!r}: use mlflow, csv or wandb")

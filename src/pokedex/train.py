@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pokedex.data.preprocess import PreprocessSpec
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path
 from pokedex.models.module import PokedexModule
-from pokedex.tracking import build_logger, data_version, git_state, package_versions
+from pokedex.provenance import data_version, git_state, package_versions
 
 log = logging.getLogger(__name__)
 # Lightning installs its own console handler; ours (on the root logger) already prints its records
@@ -258,3 +259,29 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def build_logger(cfg: Any, run_dir: Path, run_name: str) -> Any:
+    """The Lightning logger for ``cfg.kind``: mlflow (default), csv or wandb."""
+    kind = cfg.kind
+    if kind == "mlflow":
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        return MLFlowLogger(
+            experiment_name=cfg.experiment,
+            tracking_uri=cfg.tracking_uri,
+            run_name=run_name,
+            log_model=False,
+        )
+    if kind == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        return CSVLogger(save_dir=str(run_dir), name="", version="")
+    if kind == "wandb":
+        from lightning.pytorch.loggers import WandbLogger
+
+        if not os.environ.get("WANDB_API_KEY"):
+            os.environ.setdefault("WANDB_MODE", "offline")
+        return WandbLogger(project=cfg.project, name=run_name, save_dir=str(run_dir))
+    raise ValueError(f"unknown logger kind {kind!r}: use mlflow, csv or wandb")

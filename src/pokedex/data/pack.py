@@ -133,7 +133,7 @@ def pack(
             shutil.copyfile(backgrounds / MANIFEST_FILE, tmp / "backgrounds_manifest.json")
             bank = {"tiles": len(tiles), "size": int(tiles.shape[1])}
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-        from pokedex.tracking import data_version
+        from pokedex.provenance import data_version
 
         identity = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
         manifest = {

@@ -98,7 +98,7 @@ def compare(
     candidate: Bundle, production: Bundle | None, processed: Path, settings: GateSettings
 ) -> Comparison:
     """Score both models on the same images and decide."""
-    from pokedex.tracking import data_version
+    from pokedex.provenance import data_version
 
     bundles = [candidate] if production is None else [candidate, production]
     images, labels = shared_split(processed, settings.split, bundles)

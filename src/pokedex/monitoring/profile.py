@@ -118,7 +118,7 @@ def build_profile(
 ) -> Profile:
     """Observe up to ``max_images`` seeded images of a processed split with the served model."""
     from pokedex.serving.predictor import OnnxPredictor
-    from pokedex.tracking import data_version
+    from pokedex.provenance import data_version
 
     if max_images < 1:
         raise PokedexError(f"--max-images must be at least 1, not {max_images}")
