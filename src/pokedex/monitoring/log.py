@@ -13,7 +13,7 @@ from pokedex.errors import PokedexError
 from pokedex.monitoring.drift import SCALARS, Observations
 from pokedex.monitoring.features import EMBEDDING_HEAD
 from pokedex.monitoring.window import MAX_ROWS, Window
-from pokedex.serving.predlog import predictions
+from pokedex.store.predlog import predictions
 
 _COLUMNS = {name: name for name in SCALARS} | {"confidence": "probability"}  # feature -> column
 

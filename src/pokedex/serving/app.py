@@ -20,7 +20,6 @@ from pokedex.serving.metrics import Metrics
 from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pokedex.serving.model import load_model
 from pokedex.serving.monitor import DriftMonitor, watch
-from pokedex.serving.predlog import PredictionLog
 from pokedex.serving.routes import (
     admin,
     health,
@@ -33,6 +32,7 @@ from pokedex.serving.routes import (
 )
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ServingState
+from pokedex.store.predlog import PredictionLog
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pokedex.serving.errors import ApiError
 from pokedex.serving.metrics import Metrics
 from pokedex.serving.model import ServedModel
 from pokedex.serving.monitor import DriftMonitor
-from pokedex.serving.predlog import PredictionLog
 from pokedex.serving.settings import Settings
+from pokedex.store.predlog import PredictionLog
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pokedex.serving.predlog import PredictionLog
+from pokedex.store.predlog import PredictionLog
 
 
 def _row(i: int) -> dict[str, Any]:
