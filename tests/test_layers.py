@@ -19,7 +19,7 @@ CONTRACTS = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contra
 # known violations, fixed one commit at a time (issue 21); strict: a fixed one must leave here
 BROKEN = {
     "serving-monitoring-store": "monitoring.profile -> serving.predictor",
-    "no-cycles": "data <-> evaluation, monitoring <-> serving, evaluate <-> predict",
+    "no-cycles": "monitoring <-> serving, evaluate <-> predict",
 }
 
 

@@ -21,9 +21,11 @@ import numpy as np
 import torch
 
 from pokedex.bundle import CENTROIDS_FILE, EMBEDDINGS_FILE, Bundle, npy_bytes, update_meta
+from pokedex.core import openset
 from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
-from pokedex.evaluation import calibration, openset
+from pokedex.data.unknowns import generate_unknowns
+from pokedex.evaluation import calibration
 from pokedex.evaluation.inference import NetOutputs, load_split, run_net
 from pokedex.evaluation.metrics import (
     accuracy,
@@ -176,8 +178,8 @@ def evaluate(
     backgrounds = (
         (None, None) if photo_canvases is None else (photo_canvases[0::2], photo_canvases[1::2])
     )
-    unknown_val, _ = openset.generate_unknowns(UNKNOWNS_PER_SET, seed=0, backgrounds=backgrounds[0])
-    unknown_test, kinds = openset.generate_unknowns(
+    unknown_val, _ = generate_unknowns(UNKNOWNS_PER_SET, seed=0, backgrounds=backgrounds[0])
+    unknown_test, kinds = generate_unknowns(
         UNKNOWNS_PER_SET, seed=1, backgrounds=backgrounds[1]
     )
 

@@ -12,9 +12,9 @@ import pytest
 
 import pokedex.evaluate as evaluate_module
 from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, update_meta
+from pokedex.data.unknowns import KINDS
 from pokedex.errors import PokedexError
 from pokedex.evaluate import evaluate
-from pokedex.evaluation.openset import KINDS
 from pokedex.serving.schemas import EmbeddingMap
 from tests.evaluation.conftest import CLASSES, COLOURS, SPLIT_SIZES, blob
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pokedex.bundle import npy_bytes
+from pokedex.core.openset import class_centroids, rule_score, score_table
 from pokedex.errors import PokedexError
-from pokedex.evaluation.openset import class_centroids, rule_score, score_table
 from pokedex.serving.batching import Row
 from pokedex.serving.model import check_reload_ref, load_model, resolve_ref
 from tests.serving.conftest import CLASSES

@@ -230,11 +230,11 @@ OUTLIER_SEED = 1_000  # the evaluation generates its unknowns from seeds 0 and 1
 
 def _outlier_pool(bank: np.ndarray | None, seed: int) -> torch.Tensor:
     """``(OUTLIER_POOL, S, S, 4)`` uint8 non-Pokémon canvases for outlier exposure: the kinds of
-    :func:`pokedex.evaluation.openset.generate_unknowns`, with corners of the training
+    :func:`pokedex.data.unknowns.generate_unknowns`, with corners of the training
     background photos (never the validation photos) as its photo kind."""
     from PIL import Image
 
-    from pokedex.evaluation.openset import generate_unknowns
+    from pokedex.data.unknowns import generate_unknowns
 
     photos = None
     if bank is not None:

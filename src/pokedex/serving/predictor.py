@@ -16,9 +16,9 @@ import numpy as np
 from PIL import Image
 
 from pokedex.bundle import Bundle, read_bundle, read_centroids
+from pokedex.core.openset import cosine_score
 from pokedex.data.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
-from pokedex.evaluation.openset import cosine_score
 
 log = logging.getLogger(__name__)
 

@@ -145,7 +145,7 @@ class OpenSetInfo(BaseModel):
     ``msp``: the largest calibrated probability; ``energy``: the negative free energy
     ``T * logsumexp(logits / T)``; ``cosine``: the largest cosine similarity of the embedding to
     the species centroids; ``energy+cosine``: the sum of those two, each standardised by the
-    ``standardize`` mean and deviation (see :mod:`pokedex.evaluation.openset`).
+    ``standardize`` mean and deviation (see :mod:`pokedex.core.openset`).
     """
 
     score: Literal["msp", "energy", "cosine", "energy+cosine"]

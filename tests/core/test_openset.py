@@ -1,17 +1,15 @@
-"""Open-set scores, threshold choice and the generated non-Pokémon images."""
+"""Open-set scores and threshold choice."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pokedex.evaluation.openset import (
-    KINDS,
+from pokedex.core.openset import (
     auroc,
     class_centroids,
     cosine_score,
     fit_open_set,
-    generate_unknowns,
     known_score,
     rule_score,
     score_table,
@@ -124,29 +122,3 @@ def test_combined_score_picks_what_neither_part_rejects_alone() -> None:
     assert ((again >= result["threshold"]).mean()) == result["false_accept"]
     with pytest.raises(ValueError, match="standardisation"):
         rule_score("energy+cosine", unknown)
-
-
-def test_unknowns_are_deterministic_and_cover_every_kind() -> None:
-    images, kinds = generate_unknowns(20, seed=3)
-    again, _ = generate_unknowns(20, seed=3)
-    other, _ = generate_unknowns(20, seed=4)
-    assert images.shape == (20, 128, 128, 4)
-    assert images.dtype == np.uint8
-    assert np.array_equal(images, again)
-    assert not np.array_equal(images, other)
-    assert set(kinds) == set(KINDS) - {"background"}  # no photos given: textures stand in
-    for i, kind in enumerate(kinds):
-        if kind != "shapes":  # shapes may sit on transparency, like a sprite; the rest is opaque
-            assert (images[i, ..., 3] == 255).all()
-        assert images[i, ..., :3].std() > 5  # never a blank canvas
-
-
-def test_background_crops_come_from_the_opaque_part_of_photos() -> None:
-    photo = np.zeros((128, 128, 4), dtype=np.uint8)
-    photo[32:96, :, :3] = (10, 200, 30)  # a wide photo, letterboxed with transparency
-    photo[32:96, :, 3] = 255
-    images, kinds = generate_unknowns(2 * len(KINDS), seed=0, backgrounds=photo[None])
-    crops = images[[i for i, k in enumerate(kinds) if k == "background"]]
-    assert len(crops) == 2
-    assert (crops[..., 3] == 255).all()
-    assert (crops[..., :3] == (10, 200, 30)).all()  # no transparent padding was cropped
