@@ -141,6 +141,15 @@ def test_paste_with_the_keyboard_and_the_button(browser: Browser, stack: Stack) 
     _shoot(page, stack.shots / "ui-recognize-paste.png")
     page.close()
 
+    # a browser that keeps the clipboard to itself: the button says to press Ctrl+V instead
+    page = _page(browser, viewport=DESKTOP)
+    page.goto(stack.ui)
+    page.get_by_role("button", name="Paste a picture").click()
+    expect(page.get_by_text("did not let the page read the clipboard")).to_be_visible()
+    expect(page.get_by_text(WELCOME)).to_be_visible()
+    _no_traceback(page)
+    page.close()
+
 
 def _box(locator: Locator) -> dict[str, float]:
     box = locator.bounding_box()
