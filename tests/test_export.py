@@ -16,12 +16,12 @@ from safetensors.torch import save_file
 
 import pokedex.export as export_module
 from pokedex.bundle import Bundle, read_bundle, write_bundle
+from pokedex.core.predictor import VARIANTS, OnnxPredictor
 from pokedex.data.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import export
 from pokedex.models.net import PokedexNet, load_net
 from pokedex.onnx_check import load_onnx_checked
-from pokedex.serving.predictor import VARIANTS, OnnxPredictor
 
 CLASSES = 10
 SIZE = 32

@@ -30,12 +30,12 @@ from onnxruntime.quantization import (
 from torch import nn
 
 from pokedex.bundle import Bundle, update_meta
+from pokedex.core.predictor import OUTPUTS, VARIANTS
 from pokedex.data.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_file
 from pokedex.models.net import PokedexNet, load_net
 from pokedex.onnx_check import load_onnx_checked
-from pokedex.serving.predictor import OUTPUTS, VARIANTS
 
 log = logging.getLogger(__name__)
 OPSET = 18

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from pokedex.bundle import Bundle, read_bundle
+from pokedex.core.predictor import softmax
 from pokedex.data.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
-from pokedex.serving.predictor import softmax
 
 DEFAULT_MODEL = "models/release"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}

@@ -20,10 +20,10 @@ from pokedex.benchmarks.inference import (
 )
 from pokedex.benchmarks.pruning import make_permanent, mask_channels, remove_masked_channels
 from pokedex.bundle import Bundle, read_bundle
+from pokedex.core.predictor import OnnxPredictor, default_variant
 from pokedex.errors import PokedexError
 from pokedex.export import export
 from pokedex.models.net import PokedexNet
-from pokedex.serving.predictor import OnnxPredictor, default_variant
 from tests.test_export import LOOSE, copy_instead_of_quantizing, make_processed, make_tiny_bundle
 
 TINY = {

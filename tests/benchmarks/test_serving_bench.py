@@ -18,10 +18,10 @@ from pokedex.benchmarks.serving import CONCURRENCY, ServerRun, ServingResult, re
 from pokedex.benchmarks.serving_report import format_markdown
 from pokedex.bundle import read_bundle
 from pokedex.cli import app
+from pokedex.core.predictor import VARIANTS
 from pokedex.errors import PokedexError
 from pokedex.export import export_onnx
 from pokedex.models.net import load_net
-from pokedex.serving.predictor import VARIANTS
 from tests.test_export import make_processed, make_tiny_bundle
 
 LEVELS = (1, 4)
@@ -106,7 +106,7 @@ def test_the_litserve_api_answers_like_ours_and_refuses_bad_files_with_4xx(
     from fastapi import HTTPException
 
     from pokedex.benchmarks.litserve_server import TOP_K, PokedexAPI
-    from pokedex.serving.predictor import OnnxPredictor
+    from pokedex.core.predictor import OnnxPredictor
     from tests.serving.conftest import write_bundle
 
     path = write_bundle(tmp_path / "bundle")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pokedex.bundle import read_bundle
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.monitoring.drift import (
     MIN_SAMPLES,
     PSI_THRESHOLD,
@@ -19,7 +20,6 @@ from pokedex.monitoring.drift import (
     psi,
 )
 from pokedex.monitoring.profile import observe, read_profile
-from pokedex.serving.predictor import OnnxPredictor
 from tests.monitoring.conftest import (
     WINDOW,
     Shift,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.monitoring.features import IMAGE_FEATURES, canvas_stats, embedding_summary
 from pokedex.monitoring.profile import observe
 from pokedex.serving.images import prepare
-from pokedex.serving.predictor import OnnxPredictor
 from tests.conftest import encode, sprite
 from tests.monitoring.conftest import blurred, canvases, dark, photo_background
 

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from pokedex.bundle import read_bundle, update_meta
 from pokedex.cli import app
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.errors import PokedexError
 from pokedex.monitoring.drift import SCALARS
 from pokedex.monitoring.profile import REFERENCE_FILE, observe, read_profile
-from pokedex.serving.predictor import OnnxPredictor
 from tests.monitoring.conftest import REFERENCE_IMAGES, canvases
 from tests.serving.conftest import write_bundle
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from pokedex.bundle import read_bundle
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.evaluation.shifts import SHIFTS
 from pokedex.monitoring.drift import DriftReport, compare
 from pokedex.monitoring.profile import REFERENCE_FILE, observe, read_profile
-from pokedex.serving.predictor import OnnxPredictor
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ROOT / "models" / "release"

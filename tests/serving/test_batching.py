@@ -15,11 +15,11 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from pokedex.core.predictor import Outputs
 from pokedex.localserver import free_port
 from pokedex.serving.app import create_app
 from pokedex.serving.batching import BatcherClosedError, MicroBatcher, QueueFullError
 from pokedex.serving.metrics import Metrics
-from pokedex.serving.predictor import Outputs
 from tests.serving.conftest import MakeSettings
 
 

@@ -23,11 +23,11 @@ import torch
 
 from pokedex.benchmarks.variants import BATCH, EAGER, ROWS, Context, NotInstalledError, Predict
 from pokedex.bundle import read_bundle, update_meta
+from pokedex.core.predictor import VARIANTS
 from pokedex.data.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import sample_canvases
 from pokedex.onnx_check import load_onnx_checked
-from pokedex.serving.predictor import VARIANTS
 
 log = logging.getLogger(__name__)
 MAX_TOP1_LOSS = 0.01  # a serving default may lose at most 1 point of top-1 against eager fp32

@@ -1,7 +1,7 @@
 """The third server of `pokedex benchmark serving`: LitServe over the same model.
 
 The same upload checks and preprocessing (:func:`pokedex.serving.images.prepare`) and the same
-predictor (:class:`~pokedex.serving.predictor.OnnxPredictor`, the bundle's served variant) as
+predictor (:class:`~pokedex.core.predictor.OnnxPredictor`, the bundle's served variant) as
 `pokedex serve`, inside a ``LitAPI`` that batches as LitServe documents it (``max_batch_size``
 and ``batch_timeout`` on the API; ``batch``/``unbatch`` stack and split the arrays). LitServe
 runs inference in a worker process beside its HTTP process. Its answer is the top-5 species,
@@ -19,9 +19,9 @@ import litserve as ls
 import numpy as np
 from fastapi import HTTPException
 
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.serving.errors import ApiError
 from pokedex.serving.images import prepare
-from pokedex.serving.predictor import OnnxPredictor
 
 MAX_BATCH = 32  # as `pokedex serve` batches
 BATCH_TIMEOUT_S = 0.005

@@ -35,16 +35,16 @@ from threadpoolctl import threadpool_limits
 
 from pokedex.benchmarks.loadgen import MB, LevelResult, process_rss, run_level
 from pokedex.bundle import Bundle
-from pokedex.data.preprocess import canvases_to_input
-from pokedex.errors import PokedexError
-from pokedex.export import sample_canvases, synthetic_canvases
-from pokedex.localserver import free_port, server_process
-from pokedex.serving.predictor import (
+from pokedex.core.predictor import (
     VARIANTS,
     OnnxPredictor,
     default_runtime,
     default_variant,
 )
+from pokedex.data.preprocess import canvases_to_input
+from pokedex.errors import PokedexError
+from pokedex.export import sample_canvases, synthetic_canvases
+from pokedex.localserver import free_port, server_process
 
 log = logging.getLogger(__name__)
 

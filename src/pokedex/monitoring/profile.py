@@ -117,7 +117,7 @@ def build_profile(
     seed: int = 0,
 ) -> Profile:
     """Observe up to ``max_images`` seeded images of a processed split with the served model."""
-    from pokedex.serving.predictor import OnnxPredictor
+    from pokedex.core.predictor import OnnxPredictor
     from pokedex.provenance import data_version
 
     if max_images < 1:

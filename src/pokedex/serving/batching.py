@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pokedex.core.predictor import Outputs
 from pokedex.serving.metrics import Metrics
-from pokedex.serving.predictor import Outputs
 
 log = logging.getLogger(__name__)
 

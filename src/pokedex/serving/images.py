@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.data.preprocess import (
     TooManyPixelsError,
     canvases_to_rgb,
@@ -21,7 +22,6 @@ from pokedex.data.preprocess import (
 )
 from pokedex.monitoring.features import flat_stats
 from pokedex.serving.errors import ApiError
-from pokedex.serving.predictor import OnnxPredictor
 
 log = logging.getLogger(__name__)
 

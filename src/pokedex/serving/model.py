@@ -20,11 +20,11 @@ import numpy as np
 
 from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
 from pokedex.core.openset import rule_score
+from pokedex.core.predictor import OnnxPredictor
 from pokedex.dex.catalog import Species, load_catalog, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
 from pokedex.serving.batching import Row
-from pokedex.serving.predictor import OnnxPredictor
 from pokedex.serving.schemas import (
     ConfusedPair,
     EmbeddingMap,
