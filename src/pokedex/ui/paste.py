@@ -1,8 +1,8 @@
 """Paste a picture: Ctrl/Cmd+V anywhere on the page, or a Paste button, sends it to Python.
 
-Streamlit's file uploader takes no paste, and the one PyPI component for it (a button only, no
-Ctrl+V, a PIL image instead of the bytes, unreleased since 2024) is not kept; so this is a small
-``st.components.v2`` component (Streamlit's own API, no iframe and no build step). The browser
+Streamlit's file uploader takes no paste, and the PyPI components for it (streamlit-paste-button,
+st-img-pastebutton) are a button only, without Ctrl+V, and unreleased since 2024; so this is a
+small ``st.components.v2`` component (Streamlit's own API, no iframe and no build step). The browser
 sends the clipboard's image as base64 in a trigger value, or what went wrong as a short code
 that :func:`pasted_picture` turns into a sentence.
 """

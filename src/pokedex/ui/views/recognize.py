@@ -66,7 +66,7 @@ def render() -> None:
     if result is not None:
         with answer:
             _answer(result)
-    with st.expander("Try an example"):  # below the answer: on a phone it comes right after
+    with st.expander("Try an example"):  # folded, after the answer: nothing between the two
         _examples()
 
 
