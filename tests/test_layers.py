@@ -16,10 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 CONTRACTS = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
-# known violations, fixed one commit at a time (issue 21); strict: a fixed one must leave here
-BROKEN = {
-    "no-cycles": "evaluate <-> predict",
-}
 
 
 def lint_imports(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,18 +30,7 @@ def lint_imports(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(
-    "contract",
-    [
-        pytest.param(
-            c["id"],
-            marks=[pytest.mark.xfail(reason=BROKEN[c["id"]], strict=True)]
-            if c["id"] in BROKEN
-            else [],
-        )
-        for c in CONTRACTS
-    ],
-)
+@pytest.mark.parametrize("contract", [c["id"] for c in CONTRACTS])
 def test_contract_is_kept(contract: str) -> None:
     result = lint_imports(PYPROJECT, "--contract", contract)
     assert result.returncode == 0, result.stdout + result.stderr

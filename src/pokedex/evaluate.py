@@ -26,7 +26,7 @@ from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.data.unknowns import generate_unknowns
 from pokedex.evaluation import calibration
-from pokedex.evaluation.inference import NetOutputs, load_split, run_net
+from pokedex.evaluation.inference import NetOutputs, load_split, predict_logits, run_net
 from pokedex.evaluation.metrics import (
     accuracy,
     confused_pairs,
@@ -53,20 +53,6 @@ OUTPUTS = frozenset(
 )
 CONFUSED_IN_BUNDLE = 10  # the model page of the UI shows the worst pairs
 UNKNOWNS_PER_SET = 300  # generated non-Pokémon images per set (one set chooses, one measures)
-
-
-@torch.no_grad()
-def predict_logits(net: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Species logits ``(N, C)`` for preprocessed inputs ``(N, 3, H, W)``."""
-    from pokedex.models.net import net_input, to_numpy
-
-    was_training = net.training
-    net.eval()
-    out = []
-    for i in range(0, len(inputs), batch_size):
-        out.append(to_numpy(net(net_input(net, inputs[i : i + batch_size]))[0]))
-    net.train(was_training)
-    return np.concatenate(out)
 
 
 def evaluate_labelled(
@@ -179,9 +165,7 @@ def evaluate(
         (None, None) if photo_canvases is None else (photo_canvases[0::2], photo_canvases[1::2])
     )
     unknown_val, _ = generate_unknowns(UNKNOWNS_PER_SET, seed=0, backgrounds=backgrounds[0])
-    unknown_test, kinds = generate_unknowns(
-        UNKNOWNS_PER_SET, seed=1, backgrounds=backgrounds[1]
-    )
+    unknown_test, kinds = generate_unknowns(UNKNOWNS_PER_SET, seed=1, backgrounds=backgrounds[1])
 
     def table(o: NetOutputs) -> dict[str, np.ndarray]:
         return openset.score_table(o.species, temperature, o.features, centroids)

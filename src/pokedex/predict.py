@@ -49,7 +49,7 @@ class TorchPredictor:
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """Species logits ``(N, C)`` for preprocessed inputs ``(N, 3, H, W)``."""
-        from pokedex.evaluate import predict_logits
+        from pokedex.evaluation.inference import predict_logits
 
         return predict_logits(self.net, inputs)
 

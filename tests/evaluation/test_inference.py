@@ -10,8 +10,7 @@ import pytest
 from pokedex.bundle import Bundle
 from pokedex.data.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
-from pokedex.evaluate import predict_logits
-from pokedex.evaluation.inference import load_split, run_net
+from pokedex.evaluation.inference import load_split, predict_logits, run_net
 from pokedex.models.net import load_net
 from tests.evaluation.conftest import CLASSES, SPLIT_SIZES
 

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
-from pokedex.evaluate import predict_logits
-from pokedex.evaluation.inference import run_net
+from pokedex.evaluation.inference import predict_logits, run_net
 from pokedex.export import _torch_outputs
 from pokedex.models.net import PokedexNet
 from tests.training.conftest import smoke_overrides, write_photo_folder

@@ -59,6 +59,20 @@ def run_net(
     )
 
 
+@torch.no_grad()
+def predict_logits(net: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Species logits ``(N, C)`` for preprocessed inputs ``(N, 3, H, W)``."""
+    from pokedex.models.net import net_input, to_numpy
+
+    was_training = net.training
+    net.eval()
+    out = []
+    for i in range(0, len(inputs), batch_size):
+        out.append(to_numpy(net(net_input(net, inputs[i : i + batch_size]))[0]))
+    net.train(was_training)
+    return np.concatenate(out)
+
+
 def load_split(processed: Path, split: str, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Canvases ``(N, 128, 128, 4)`` and labels ``(N,)`` in the model's class order; images of
     species the model was not trained on (e.g. a ``max_classes`` run) are left out."""
