@@ -72,9 +72,13 @@ def test_the_pack_benchmark_scores_the_model_through_each_setting(
     small, large, lossless = results
     assert lossless.top1 == baseline  # lossless at full size: the very same canvases
     assert small.bytes_per_image < large.bytes_per_image  # fewer pixels, same quality
+    assert lossless.psnr_db == float("inf")  # lossless WebP keeps every premultiplied pixel
+    assert 15 < large.psnr_db < 60  # q50 loses detail; the error is the codec's alone
+    assert small.psnr_db < 60  # measured at 32 px against the lossless 32 px resize, not 128
     table = format_table(baseline, results, "smoke", "a CPU")
     assert "| 32 px q50 |" in table
     assert "| 128 px lossless |" in table
+    assert "| inf |" in table
     assert "a CPU" in table
 
 
