@@ -20,8 +20,7 @@ from pokedex.bundle import read_bundle, update_meta
 from pokedex.cli import app
 from pokedex.errors import PokedexError
 from pokedex.models.net import PokedexNet
-from pokedex.predict import resolve_model
-from pokedex.serving.model import resolve_ref
+from pokedex.registry import resolve_model, resolve_ref
 from tests.evaluation.conftest import CLASSES, NET, fit_heads, write_model_bundle, write_processed
 
 runner = CliRunner()

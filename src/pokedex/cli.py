@@ -510,7 +510,7 @@ def export_cmd(
 ) -> None:
     """Add ONNX fp32 and INT8 (static QDQ) variants to a bundle, checked against PyTorch."""
     from pokedex.export import export, halve_weights
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     if fp16_weights:
         halve_weights(resolve_model(model))
@@ -550,7 +550,7 @@ def bench_inference(
 ) -> None:
     """Eager fp32/bf16, torch.compile, ONNX Runtime fp32/INT8, OpenVINO and a pruned model."""
     from pokedex.benchmarks.inference import format_table, record_serving_default, run
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     bundle_path = resolve_model(model).path
     rows = run(
@@ -612,7 +612,7 @@ def bench_serving(
     without HTTP."""
     from pokedex.benchmarks.serving import BATCH_CONCURRENCY, CONCURRENCY, run
     from pokedex.benchmarks.serving_report import print_table, write_outputs
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
     from pokedex.serving.settings import Settings
 
     default = Path("data/processed")
@@ -683,7 +683,7 @@ def card_cmd(
 ) -> None:
     """Write MODEL_CARD.md into a bundle from its recorded metrics, recipe and export checks."""
     from pokedex.modelcard import write_card
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     if evaluation is not None and not evaluation.is_file():
         raise PokedexError(f"{evaluation}: no such file; give the metrics.json of an evaluation")
@@ -725,7 +725,7 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Test-split metrics, calibration, open-set threshold and a report (or --robustness)."""
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     if robustness:
         from pokedex.evaluation.robustness import render_table
@@ -888,7 +888,7 @@ def drift_cmd(
     from pokedex.monitoring.log import open_log
     from pokedex.monitoring.report import summary_lines, write_report
     from pokedex.monitoring.window import parse_window
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
     from pokedex.serving.settings import Settings
 
     try:
@@ -930,7 +930,7 @@ def drift_profile(
     """Build a bundle's drift reference on held-out data through the served-model path (image
     statistics, confidence, embeddings) and store it in the bundle."""
     from pokedex.monitoring.profile import build_profile, write_profile
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     bundle = resolve_model(model)
     profile = build_profile(bundle, processed, split=split, max_images=max_images, variant=variant)

@@ -106,8 +106,8 @@ def evaluate(
     the bundle; without it the bundle's temperature is used and the bundle is left untouched.
     """
     from pokedex.models.net import load_net
-    from pokedex.predict import resolve_model
     from pokedex.provenance import data_version
+    from pokedex.registry import resolve_model
 
     start = time.perf_counter()
     bundle = (

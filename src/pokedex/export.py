@@ -228,7 +228,7 @@ def export(
     it both use synthetic canvases, which is only good for a smoke test (logged as a warning).
     Raises PokedexError, leaving the bundle untouched, when a check fails.
     """
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     bundle = resolve_model(str(ref))
     net = load_net(bundle)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,28 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from pokedex.bundle import Bundle, read_bundle
+from pokedex.bundle import Bundle
 from pokedex.core.predictor import softmax
 from pokedex.data.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
+from pokedex.registry import resolve_model
 
-DEFAULT_MODEL = "models/release"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
-
-
-def resolve_model(ref: str | None) -> Bundle:
-    """A bundle from a REF: a bundle folder, ``models:/name@alias``, or the default model
-    (``$POKEDEX_MODEL``, else ``models/release``)."""
-    ref = ref or os.environ.get("POKEDEX_MODEL") or DEFAULT_MODEL
-    if ref.startswith("models:/"):
-        from pokedex.registry import download_bundle
-
-        return read_bundle(download_bundle(ref))
-    if not Path(ref).is_dir():
-        raise PokedexError(
-            f"model {ref!r} not found: give a bundle folder or models:/pokedex@alias"
-        )
-    return read_bundle(ref)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pokedex.bundle import read_bundle
+from pokedex.core.modelref import parse_registry_ref
 from pokedex.evaluation.gate import Comparison, GateSettings, compare
 from pokedex.registry import (
     PRODUCTION,
@@ -18,7 +19,6 @@ from pokedex.registry import (
     download_bundle,
     get_version,
     open_client,
-    parse_ref,
 )
 
 
@@ -38,7 +38,7 @@ def promote(
 ) -> Promotion:
     """Score the candidate a REF names and the production model on the same images; move
     ``production`` to the candidate when the gate allows it (and ``dry_run`` is off)."""
-    parsed = parse_ref(ref)
+    parsed = parse_registry_ref(ref)
     client = open_client()
     candidate = get_version(client, parsed)
     production = alias_version(client, parsed.name, PRODUCTION)

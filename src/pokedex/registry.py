@@ -1,4 +1,4 @@
-"""The MLflow model registry: bundles in as model versions, ``models:/`` URIs out as local folders.
+"""The MLflow model registry: bundles in as model versions, model REFs out as local folders.
 
 A model version's source is a bundle folder logged as run artifacts: in the training run that
 made it when the store holds that run, else in a registration run of its own. Two aliases
@@ -6,7 +6,7 @@ matter: ``candidate`` (what registration points at) and ``production`` (moved on
 promotion gate, or by hand to roll back). Downloads land in a local cache keyed by version and
 content, written atomically and checked against the digest recorded at registration.
 
-No torch import here: serving resolves ``models:/`` REFs through :func:`download_bundle`.
+No torch import here: serving and the jobs resolve their REFs through :func:`resolve_ref`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,17 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pokedex.bundle import Bundle, read_bundle
+from pokedex.core.modelref import (
+    DEFAULT_NAME,
+    RegistryRef,
+    default_ref,
+    is_registry_ref,
+    parse_registry_ref,
+)
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path
 
@@ -30,44 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NAME = "pokedex"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "pokedex"  # the training logger's experiment (configs/logger/mlflow.yaml)
 CANDIDATE, PRODUCTION = "candidate", "production"
 DIGEST_TAG = "bundle_sha256"
-# models:/<name>@<alias> or models:/<name>/<version>, nothing else (no paths, no URLs)
-_REF = re.compile(
-    r"models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})"
-    r"(?:@(?P<alias>[A-Za-z0-9_-]{1,64})|/(?P<version>[0-9]{1,9}))"
-)
-
-
-@dataclass(frozen=True)
-class RegistryRef:
-    """A parsed ``models:/`` URI: a name and either an alias or a version."""
-
-    name: str
-    alias: str | None = None
-    version: str | None = None
-
-    def __str__(self) -> str:
-        return f"models:/{self.name}@{self.alias}" if self.alias else self.uri(self.version)
-
-    def uri(self, version: str | None) -> str:
-        """The URI of one version of this model."""
-        return f"models:/{self.name}/{version}"
-
-
-def parse_ref(ref: str) -> RegistryRef:
-    """Parse ``models:/name@alias`` or ``models:/name/version``; exit-code-2 PokedexError if not."""
-    match = _REF.fullmatch(ref)
-    if match is None or ".." in ref:
-        raise PokedexError(
-            f"malformed registry URI {ref!r}: use models:/{DEFAULT_NAME}@alias or "
-            f"models:/{DEFAULT_NAME}/version",
-            exit_code=2,
-        )
-    return RegistryRef(match["name"], match["alias"], match["version"])
 
 
 def tracking_uri() -> str:
@@ -154,8 +126,8 @@ def bundle_digest(folder: Path) -> str:
 def download_bundle(ref: str) -> Path:
     """The local bundle folder of a ``models:/`` REF, downloaded once per version and reused
     while its content still matches the registered digest."""
+    parsed = parse_registry_ref(ref)  # a malformed URI fails before any store is opened
     client = open_client()
-    parsed = parse_ref(ref)
     mv = get_version(client, parsed)
     _check_answer(parsed, mv)
     expected = mv.tags.get(DIGEST_TAG)
@@ -186,6 +158,25 @@ def download_bundle(ref: str) -> Path:
         os.replace(local, tmp)
     log.info("downloaded %s (version %s) to %s", ref, mv.version, target)
     return target
+
+
+def resolve_ref(ref: str) -> Path:
+    """The bundle folder a REF names (:mod:`pokedex.core.modelref`); registry URIs are
+    downloaded first."""
+    if is_registry_ref(ref):
+        return download_bundle(ref)
+    path = Path(ref)
+    if not path.is_dir():
+        raise PokedexError(
+            f"model {ref!r} not found: give a bundle folder or models:/{DEFAULT_NAME}@alias"
+        )
+    return path
+
+
+def resolve_model(ref: str | None) -> Bundle:
+    """The bundle a REF names, or the default model (``$POKEDEX_MODEL``, else
+    ``models/release``)."""
+    return read_bundle(resolve_ref(default_ref(ref)))
 
 
 def _check_answer(ref: RegistryRef, mv: ModelVersion) -> None:

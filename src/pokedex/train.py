@@ -116,7 +116,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     init: dict[str, str] = {}
     if cfg.init:
         from pokedex.models.net import init_from_bundle
-        from pokedex.predict import resolve_model
+        from pokedex.registry import resolve_model
 
         start = resolve_model(str(cfg.init))
         init = {"init_version": str(start.meta.get("version", start.path.name))}

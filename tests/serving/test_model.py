@@ -12,8 +12,9 @@ import pytest
 from pokedex.bundle import npy_bytes
 from pokedex.core.openset import class_centroids, rule_score, score_table
 from pokedex.errors import PokedexError
+from pokedex.registry import resolve_ref
 from pokedex.serving.batching import Row
-from pokedex.serving.model import check_reload_ref, load_model, resolve_ref
+from pokedex.serving.model import check_reload_ref, load_model
 from tests.serving.conftest import CLASSES
 
 
@@ -133,16 +134,6 @@ def test_class_count_mismatch_fails_at_load(model_root: Path, tmp_path: Path) ->
     (bad / "classes.json").write_text(json.dumps([*CLASSES, "extra"]))
     with pytest.raises(PokedexError, match="outputs 6 classes"):
         load_model(str(bad))
-
-
-def test_registry_refs_without_a_registry_module_say_so() -> None:
-    try:
-        import pokedex.registry  # noqa: F401
-    except ImportError:
-        with pytest.raises(PokedexError, match=r"pokedex\.registry"):
-            resolve_ref("models:/pokedex@production")
-    else:
-        pytest.skip("pokedex.registry exists: covered by the registry tests")
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

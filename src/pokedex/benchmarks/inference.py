@@ -133,7 +133,7 @@ def run(
     bf16 autocast has no fast kernels on a CPU without AVX-512 BF16 or AMX, so its top-1 is
     over the first ``bf16_images``, and every timing stops early after ``budget_s``.
     """
-    from pokedex.predict import resolve_model
+    from pokedex.registry import resolve_model
 
     bundle = resolve_model(str(ref))
     for name in VARIANTS.values():

@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
+from pokedex.core.modelref import is_registry_ref, parse_registry_ref
 from pokedex.core.openset import rule_score
 from pokedex.core.predictor import OnnxPredictor
 from pokedex.dex.catalog import Species, load_catalog, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
+from pokedex.registry import resolve_ref
 from pokedex.serving.batching import Row
 from pokedex.serving.schemas import (
     ConfusedPair,
@@ -38,11 +40,6 @@ from pokedex.serving.schemas import (
 
 log = logging.getLogger(__name__)
 
-REGISTRY_PREFIX = "models:/"
-# models:/<name>@<alias> or models:/<name>/<version>: nothing that could smuggle a path or URL
-_REGISTRY_URI = re.compile(
-    r"models:/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(@[A-Za-z0-9_-]{1,64}|/[0-9]{1,9})?"
-)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -157,25 +154,6 @@ def _types_from_head(type_probabilities: np.ndarray) -> list[str]:
     return chosen or [TYPES[int(order[0])]]
 
 
-def resolve_ref(ref: str) -> Path:
-    """The bundle folder a REF names; registry URIs are downloaded first."""
-    if ref.startswith(REGISTRY_PREFIX):
-        try:
-            from pokedex.registry import download_bundle
-        except ImportError as exc:
-            raise PokedexError(
-                f"cannot load {ref!r}: registry URIs need pokedex.registry, which this "
-                "installation lacks; give a bundle folder instead"
-            ) from exc
-        return Path(download_bundle(ref))
-    path = Path(ref)
-    if not path.is_dir():
-        raise PokedexError(
-            f"model {ref!r} not found: give a bundle folder or {REGISTRY_PREFIX}name@alias"
-        )
-    return path
-
-
 def load_model(
     ref: str, variant: str = "auto", threads: int = 0, runtime: str = "auto"
 ) -> ServedModel:
@@ -254,9 +232,11 @@ def check_reload_ref(ref: str, roots: list[str]) -> str:
     Refuses URLs of any scheme (no outbound fetches), ``..`` and backslashes, before touching
     the file system beyond resolving the path.
     """
-    if ref.startswith(REGISTRY_PREFIX):
-        if not _REGISTRY_URI.fullmatch(ref) or ".." in ref:
-            raise ValueError(f"malformed registry URI {ref!r}: use models:/name@alias")
+    if is_registry_ref(ref):
+        try:
+            parse_registry_ref(ref)
+        except PokedexError as exc:
+            raise ValueError(str(exc)) from exc
         return ref
     if _SCHEME.match(ref) or any(c in ref for c in "\\\x00%?#;") or ".." in Path(ref).parts:
         raise ValueError(
