@@ -164,6 +164,9 @@ def data_pack(
     out: Annotated[Path, typer.Option(help="Pack folder.")] = Path("data/pack"),
     size: Annotated[int, typer.Option(help="Side of the stored canvases, px.")] = 64,
     quality: Annotated[int, typer.Option(help="WebP quality; 100 = lossless.")] = 85,
+    alpha_quality: Annotated[
+        int, typer.Option(help="WebP alpha quality of a lossy pack; 100 = exact alpha.")
+    ] = 100,
     backgrounds: Annotated[
         Path, typer.Option(help="Photo tile bank to include when present.")
     ] = Path("data/backgrounds"),
@@ -172,8 +175,17 @@ def data_pack(
     """A compact, checksummed copy of the processed splits that travels (e.g. to a GPU)."""
     from pokedex.data.pack import pack
 
-    m = pack(processed, out, size=size, quality=quality, backgrounds=backgrounds, workers=workers)
-    typer.echo(json.dumps({k: m[k] for k in ("pack_id", "size", "quality", "counts", "bytes")}))
+    m = pack(
+        processed,
+        out,
+        size=size,
+        quality=quality,
+        alpha_quality=alpha_quality,
+        backgrounds=backgrounds,
+        workers=workers,
+    )
+    keys = ("pack_id", "size", "quality", "alpha_quality", "counts", "bytes")
+    typer.echo(json.dumps({k: m[k] for k in keys}))
 
 
 @data_app.command("unpack")
@@ -360,7 +372,8 @@ def bench_pack(
     ),
     processed: ProcessedOption = Path("data/processed"),
     setting: Annotated[
-        list[str] | None, typer.Option(help="SIZE:QUALITY, repeatable (100 = lossless).")
+        list[str] | None,
+        typer.Option(help="SIZE:QUALITY[:ALPHA_QUALITY], repeatable (100 = lossless, exact)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N test images.")] = None,
 ) -> None:
@@ -370,12 +383,15 @@ def bench_pack(
 
     settings = []
     for item in setting or ["48:85", "64:85", "64:95", "96:85", "128:100"]:
-        size, _, quality = item.partition(":")
-        if not (size.isdigit() and quality.isdigit()):
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
             raise PokedexError(
-                f"--setting {item!r}: expected SIZE:QUALITY, e.g. 64:85", exit_code=2
+                f"--setting {item!r}: expected SIZE:QUALITY or SIZE:QUALITY:ALPHA_QUALITY, "
+                "e.g. 64:85 or 96:70:50",
+                exit_code=2,
             )
-        settings.append((int(size), int(quality)))
+        size, quality, alpha = (*map(int, parts), 100)[:3]
+        settings.append((size, quality, alpha))
     baseline, results = run(model, processed, settings, limit)
     typer.echo(format_table(baseline, results, model, describe()))
 

@@ -64,6 +64,22 @@ def test_a_lossy_small_pack_is_smaller_close_and_recorded_as_such(
     assert summary["data_version"] == manifest["source_data_version"]
 
 
+def test_a_lossy_alpha_saves_bytes_keeps_the_sprites_and_is_recorded(
+    processed: Path, tmp_path: Path
+) -> None:
+    exact = pack(processed, tmp_path / "exact", size=96, quality=70, workers=1)
+    lossy = pack(processed, tmp_path / "lossy", size=96, quality=70, alpha_quality=30, workers=1)
+    assert lossy["bytes"]["total"] < exact["bytes"]["total"]
+    assert lossy["alpha_quality"] == 30
+    unpack(tmp_path / "exact", tmp_path / "a", workers=1)
+    unpack(tmp_path / "lossy", tmp_path / "b", workers=1)
+    a = np.load(tmp_path / "a" / "test_images.npy").astype(np.int16)
+    b = np.load(tmp_path / "b" / "test_images.npy").astype(np.int16)
+    assert 0 < np.abs(a[..., 3] - b[..., 3]).mean() < 8  # the alpha changed, the shapes did not
+    assert pack_provenance(tmp_path / "b")["data_pack_lossy"] == "96 px WebP q70, alpha q30"
+    assert pack_provenance(tmp_path / "a")["data_pack_lossy"] == "96 px WebP q70"
+
+
 def test_the_same_data_packs_to_the_same_id(processed: Path, tmp_path: Path) -> None:
     a = pack(processed, tmp_path / "a", size=32, quality=70, workers=1)
     b = pack(processed, tmp_path / "b", size=32, quality=70, workers=2)
@@ -102,6 +118,8 @@ def test_the_photo_tiles_travel_with_the_pack(processed: Path, tmp_path: Path) -
     [
         (["--size", "4"], "--size 4"),
         (["--quality", "0"], "--quality 0"),
+        (["--alpha-quality", "101"], "--alpha-quality 101: choose between 0 and 100"),
+        (["--quality", "100", "--alpha-quality", "50"], "a lossless pack keeps its alpha exact"),
         (["--processed", "nowhere"], "pokedex data prepare"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from pokedex.benchmarks.training import PipelineResult, augment_preset, format_table, recipe
@@ -67,19 +68,32 @@ def test_the_pack_benchmark_scores_the_model_through_each_setting(
     from pokedex.benchmarks.pack import format_table
     from pokedex.benchmarks.pack import run as run_pack
 
-    settings = [(32, 50), (128, 50), (128, 100)]
+    settings = [(32, 50, 100), (128, 50, 100), (128, 100, 100), (96, 50, 100), (96, 50, 20)]
     baseline, results = run_pack(str(smoke_bundle), processed, settings)
-    small, large, lossless = results
+    small, large, lossless, exact_alpha, rough_alpha = results
     assert lossless.top1 == baseline  # lossless at full size: the very same canvases
     assert small.bytes_per_image < large.bytes_per_image  # fewer pixels, same quality
     assert lossless.psnr_db == float("inf")  # lossless WebP keeps every premultiplied pixel
     assert 15 < large.psnr_db < 60  # q50 loses detail; the error is the codec's alone
     assert small.psnr_db < 60  # measured at 32 px against the lossless 32 px resize, not 128
+    # resized, the sprites' edges have partial alpha, which a rough alpha quantizes
+    assert rough_alpha.bytes_per_image < exact_alpha.bytes_per_image
+    assert rough_alpha.psnr_db < exact_alpha.psnr_db  # the alpha's loss counts in the error
     table = format_table(baseline, results, "smoke", "a CPU")
     assert "| 32 px q50 |" in table
     assert "| 128 px lossless |" in table
+    assert "| 96 px q50, alpha q20 |" in table
     assert "| inf |" in table
     assert "a CPU" in table
+
+
+@pytest.mark.parametrize("setting", ["96", "96:70:50:1", "96:q70"])
+def test_a_malformed_pack_setting_is_one_line_naming_both_forms(setting: str) -> None:
+    result = CliRunner().invoke(app, ["benchmark", "pack", "--setting", setting])
+    assert result.exit_code == 2
+    assert f"--setting '{setting}': expected SIZE:QUALITY or SIZE:QUALITY:ALPHA_QUALITY" in (
+        result.output
+    )
 
 
 def test_flip_averaging_is_scored_on_sprites_and_photos_and_costs_a_second_pass(

@@ -1,11 +1,11 @@
 """`pokedex benchmark pack`: what a lossy pack costs in accuracy, against what it saves in bytes.
 
-Each setting (side in px, WebP quality) encodes the test split as `pokedex data pack` would,
-decodes it back to 128 px canvases as `unpack` does, and scores a model on it beside the
-original canvases; the bytes are extrapolated from the test split to the whole dataset. The
-pixel error is the codec's alone: the decoded images against the same canvases resized to the
-same side without loss (PSNR of the premultiplied colour and alpha, what the augmentation sees),
-so it says what a quality costs at a side whatever model is scored.
+Each setting (side in px, WebP quality, alpha quality) encodes the test split as
+`pokedex data pack` would, decodes it back to 128 px canvases as `unpack` does, and scores a
+model on it beside the original canvases; the bytes are extrapolated from the test split to the
+whole dataset. The pixel error is the codec's alone: the decoded images against the same
+canvases resized to the same side without loss (PSNR of the premultiplied colour and alpha,
+what the augmentation sees), so it says what a quality costs at a side whatever model is scored.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pokedex.data.pack import decode_blobs, encode_canvases
+from pokedex.data.pack import decode_blobs, describe_setting, encode_canvases
 from pokedex.data.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.evaluation.metrics import accuracy
@@ -37,9 +37,13 @@ class PackResult:
 
 
 def run(
-    bundle_ref: str, processed: Path, settings: list[tuple[int, int]], limit: int | None = None
+    bundle_ref: str,
+    processed: Path,
+    settings: list[tuple[int, int, int]],
+    limit: int | None = None,
 ) -> tuple[float, list[PackResult]]:
-    """Top-1 on the original test canvases, and one result per ``(size, quality)`` setting."""
+    """Top-1 on the original test canvases, and one result per ``(size, quality, alpha
+    quality)`` setting."""
     from pokedex.predict import TorchPredictor, resolve_model
 
     predictor = TorchPredictor(resolve_model(bundle_ref))
@@ -56,13 +60,14 @@ def run(
 
     baseline = top1(canvases)
     results = []
-    for size, quality in settings:
+    for size, quality, alpha_quality in settings:
         started = time.perf_counter()
-        blobs = encode_canvases(canvases, size, quality, "RGBA")
+        blobs = encode_canvases(canvases, size, quality, "RGBA", alpha_quality)
         restored = decode_blobs(blobs, CANVAS, "RGBA")
         seconds = time.perf_counter() - started
         per_image = sum(map(len, blobs)) / len(blobs)
-        name = f"{size} px " + ("lossless" if quality >= 100 else f"q{quality}")
+        setting = {"size": size, "quality": quality, "alpha_quality": alpha_quality}
+        name = describe_setting({**setting, "lossless": quality >= 100}).replace(" WebP", "")
         psnr = codec_psnr(canvases, decode_blobs(blobs, size, "RGBA"), size)
         results.append(
             PackResult(name, per_image, per_image * total / 1e6, top1(restored), seconds, psnr)

@@ -2,9 +2,11 @@
 machine that receives a working tree of at most 64 MiB).
 
 Every canvas is stored as one WebP image with its alpha, at ``size`` px and ``quality``
-(lossless at quality 100); the blobs of a split are concatenated into one file, indexed by
-their offsets. `unpack` decodes them back to 128 px canvases, so everything downstream reads
-an ordinary processed folder, and records in it which pack, and how lossy, it came from:
+(lossless at quality 100), the alpha exact unless ``alpha_quality`` is below 100 (at 96 px the
+exact alpha is a quarter of the bytes); the blobs of a split are concatenated into one file,
+indexed by their offsets. `unpack` decodes them back to 128 px canvases, so everything
+downstream reads an ordinary processed folder, and records in it which pack, and how lossy, it
+came from:
 
     pack/pack.json                 format, size, quality, source data version, files + sha256
     pack/{split}.webp.bin          the WebP blobs of a split, back to back
@@ -46,7 +48,9 @@ BACKGROUNDS = "backgrounds"
 _CHUNK = 512  # canvases per worker task
 
 
-def encode_canvases(canvases: np.ndarray, size: int, quality: int, mode: str) -> list[bytes]:
+def encode_canvases(
+    canvases: np.ndarray, size: int, quality: int, mode: str, alpha_quality: int = 100
+) -> list[bytes]:
     """One WebP blob per image ``(N, S, S, C)``, resized to ``size`` (quality 100: lossless)."""
     out = []
     for canvas in canvases:
@@ -57,7 +61,9 @@ def encode_canvases(canvases: np.ndarray, size: int, quality: int, mode: str) ->
         if quality >= 100:
             image.save(buf, "WEBP", lossless=True, exact=True, method=4)
         else:  # exact: keep the colour under transparent pixels (the augmentation premultiplies)
-            image.save(buf, "WEBP", quality=quality, alpha_quality=100, exact=True, method=4)
+            image.save(
+                buf, "WEBP", quality=quality, alpha_quality=alpha_quality, exact=True, method=4
+            )
         out.append(buf.getvalue())
     return out
 
@@ -75,10 +81,19 @@ def decode_blobs(blobs: list[bytes], size: int, mode: str) -> np.ndarray:
 
 
 def _write_blobs(
-    folder: Path, name: str, images: np.ndarray, size: int, quality: int, mode: str, workers: int
+    folder: Path,
+    name: str,
+    images: np.ndarray,
+    size: int,
+    quality: int,
+    mode: str,
+    workers: int,
+    alpha_quality: int = 100,
 ) -> int:
     chunks = [np.asarray(images[i : i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
-    encode = functools.partial(encode_canvases, size=size, quality=quality, mode=mode)
+    encode = functools.partial(
+        encode_canvases, size=size, quality=quality, mode=mode, alpha_quality=alpha_quality
+    )
     with ProcessPoolExecutor(workers) as pool:
         blobs = [b for part in pool.map(encode, chunks) for b in part]
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
@@ -104,6 +119,7 @@ def pack(
     *,
     size: int = 64,
     quality: int = 85,
+    alpha_quality: int = 100,
     backgrounds: Path | None = None,
     workers: int = 2,
 ) -> dict[str, Any]:
@@ -112,6 +128,13 @@ def pack(
         raise PokedexError(f"--size {size}: choose between 8 and {CANVAS} px")
     if not 1 <= quality <= 100:
         raise PokedexError(f"--quality {quality}: choose between 1 and 100 (100 = lossless)")
+    if not 0 <= alpha_quality <= 100:
+        raise PokedexError(f"--alpha-quality {alpha_quality}: choose between 0 and 100 (exact)")
+    if quality >= 100 and alpha_quality < 100:
+        raise PokedexError(
+            f"--alpha-quality {alpha_quality} with --quality 100: a lossless pack keeps its alpha "
+            "exact; lower --quality too, or leave --alpha-quality at 100"
+        )
     if not (processed / "train_images.npy").is_file():
         raise PokedexError(f"{processed} has no packed splits: run `pokedex data prepare` first")
     started = time.perf_counter()
@@ -120,7 +143,9 @@ def pack(
         tmp.mkdir(parents=True)
         for split in SPLITS:
             images = np.load(processed / f"{split}_images.npy", mmap_mode="r")
-            sizes[split] = _write_blobs(tmp, split, images, size, quality, "RGBA", workers)
+            sizes[split] = _write_blobs(
+                tmp, split, images, size, quality, "RGBA", workers, alpha_quality
+            )
             shutil.copyfile(processed / f"{split}_labels.npy", tmp / f"{split}_labels.npy")
             counts[split] = len(images)
         for name in COPIED:
@@ -141,6 +166,7 @@ def pack(
             "pack_id": identity,
             "size": size,
             "quality": quality,
+            "alpha_quality": alpha_quality,
             "lossless": quality >= 100,
             "source_data_version": data_version(processed),
             "counts": counts,
@@ -219,8 +245,14 @@ def pack_provenance(processed: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     m = json.loads(path.read_text())
-    return {
-        "data_pack": m["pack_id"],
-        "data_pack_lossy": f"{m['size']} px WebP "
-        + ("lossless" if m.get("lossless") else f"q{m['quality']}"),
-    }
+    return {"data_pack": m["pack_id"], "data_pack_lossy": describe_setting(m)}
+
+
+def describe_setting(manifest: dict[str, Any]) -> str:
+    """``96 px WebP q70, alpha q50``: how lossy a pack is, from its manifest."""
+    if manifest.get("lossless"):
+        return f"{manifest['size']} px WebP lossless"
+    alpha = int(manifest.get("alpha_quality", 100))  # packs before the option kept alpha exact
+    return f"{manifest['size']} px WebP q{manifest['quality']}" + (
+        f", alpha q{alpha}" if alpha < 100 else ""
+    )
