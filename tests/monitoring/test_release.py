@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pokedex.bundle import read_bundle
-from pokedex.core.predictor import OnnxPredictor
+from pokedex.core.predictor import OnnxPredictor, default_variant
 from pokedex.evaluation.shifts import SHIFTS
 from pokedex.monitoring.drift import DriftReport, compare
 from pokedex.monitoring.profile import REFERENCE_FILE, observe, read_profile
@@ -35,10 +35,12 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def release() -> tuple[OnnxPredictor, np.ndarray]:
-    """The release model's predictor and a seeded window of test-split canvases."""
+    """The release model's predictor, as served (the release commits only its served variant;
+    fp32 ONNX is rebuilt by `pokedex export`), and a seeded window of test-split canvases."""
     images = np.load(TEST_IMAGES, mmap_mode="r")
     idx = np.sort(np.random.default_rng(0).permutation(len(images))[:WINDOW])
-    return OnnxPredictor(RELEASE, variant="fp32", threads=2), np.asarray(images[idx])
+    variant = default_variant(read_bundle(RELEASE))
+    return OnnxPredictor(RELEASE, variant=variant, threads=2), np.asarray(images[idx])
 
 
 def _check(predictor: OnnxPredictor, canvases: np.ndarray) -> DriftReport:
