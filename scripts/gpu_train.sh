@@ -43,6 +43,12 @@ echo "setup took $(( $(date +%s) - started )) s"
 left=$(( budget - ($(date +%s) - started) ))
 mkdir -p "$out"
 $pokedex gpu "$mode" "$left" --out "$out" logger=csv data.num_workers=8 "$@" 2>&1 | tee "$out/run.log"
+if [[ "$mode" == ablation ]] \
+  && "$python" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+  # what each augmentation step costs per batch on this GPU (the perspective warp's among them)
+  $pokedex benchmark augment --device cuda --processed "$POKEDEX_PROCESSED" \
+    --backgrounds "$POKEDEX_BACKGROUNDS" 2>&1 | tail -8 | tee -a "$out/run.log" || true
+fi
 if [[ "$mode" == run && "${GPU_TRAIN_TESTS:-1}" == 1 ]] \
   && "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
   "$python" -m pytest -q -p no:cacheprovider tests/training/test_device.py 2>&1 | tail -5 \
