@@ -623,6 +623,15 @@ def bench_serving(
     litserve: Annotated[
         bool, typer.Option(help="Also run LitServe over the same predictor (when installed).")
     ] = True,
+    workers: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="Ours' server processes; repeat to measure several counts (default: "
+            "$POKEDEX_WORKERS, else 1).",
+            min=1,
+            max=64,
+        ),
+    ] = None,
 ) -> None:
     """HTTP req/s and latency: naive FastAPI + PyTorch vs LitServe vs ours vs the model
     without HTTP."""
@@ -646,6 +655,7 @@ def bench_serving(
         warmup_s=warmup,
         images=images,
         litserve=litserve,
+        workers=tuple(workers or [served.workers]),
     )
     print_table(result)
     if out is not None:
@@ -664,11 +674,16 @@ def serve_cmd(
     ] = None,
     variant: Annotated[str | None, typer.Option(help="fp32 or int8 ONNX variant.")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning...")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Server processes. Default: $POKEDEX_WORKERS, else 1."),
+    ] = None,
 ) -> None:
     """The HTTP API (FastAPI + ONNX Runtime with dynamic batching) under uvicorn."""
     from pokedex.serving.server import serve
 
-    serve(host, port, model, variant=variant, log_level=log_level)
+    extra = {} if workers is None else {"workers": workers}
+    serve(host, port, model, variant=variant, log_level=log_level, **extra)
 
 
 @app.command("ui")

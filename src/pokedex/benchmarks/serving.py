@@ -109,13 +109,19 @@ class ServingResult:
     ceiling: float  # img/s of the served model at batch BATCH, no HTTP
     batched: ServerRun | None = None  # ours through the batch route, BATCH images per request
     litserve: ServerRun | None = None  # LitServe over the same predictor (None: not installed)
+    scaled: list[ServerRun] = field(default_factory=list)  # ours with other worker counts
+
+    @property
+    def best_ours(self) -> ServerRun:
+        """Ours at the worker count with the highest peak req/s."""
+        return max([self.ours, *self.scaled], key=lambda run: run.peak_rps)
 
     @property
     def over_litserve(self) -> float | None:
-        """Ours / LitServe, peak req/s."""
+        """Ours (its best worker count) / LitServe, peak req/s."""
         if self.litserve is None or not self.litserve.peak_rps:
             return None
-        return self.ours.peak_rps / self.litserve.peak_rps
+        return self.best_ours.peak_rps / self.litserve.peak_rps
 
     @property
     def speedup(self) -> float:
@@ -173,7 +179,7 @@ class ServingResult:
             "over_litserve": self.over_litserve,
             "servers": [
                 server.to_dict()
-                for server in (self.baseline, self.litserve, self.ours, self.batched)
+                for server in (self.baseline, self.litserve, self.ours, *self.scaled, self.batched)
                 if server
             ],
         }
@@ -265,10 +271,12 @@ def run(
     images: int = 256,
     seed: int = 0,
     litserve: bool = True,
+    workers: tuple[int, ...] = (1,),
 ) -> ServingResult:
     """Measure the ceiling, then the baseline, LitServe (when ``litserve`` and installed) and
     ours, one process at a time; ours again through its batch route at ``batch_concurrency``
-    clients (none: skipped).
+    clients (none: skipped). Ours runs with ``workers[0]`` processes, then again with each
+    further count in ``workers``.
 
     ``variant="auto"`` resolves to what `pokedex serve` loads by default for this bundle.
     """
@@ -291,7 +299,13 @@ def run(
     model = str(bundle.path.resolve())
     baseline = ServerRun("baseline", "FastAPI + eager PyTorch fp32, one image per request")
     runtime = "OpenVINO" if default_runtime(bundle) == "openvino" else "ONNX Runtime"
-    ours = ServerRun("ours", f"pokedex serve: {runtime} {variant}, dynamic batching")
+
+    def ours_run(n: int, name: str) -> ServerRun:
+        per = "1 worker" if n == 1 else f"{n} workers"
+        return ServerRun(name, f"pokedex serve: {runtime} {variant}, dynamic batching, {per}")
+
+    ours = ours_run(workers[0], "ours")
+    scaled = [(n, ours_run(n, f"ours {n}w")) for n in workers[1:]]
     batched = ServerRun(f"ours ×{BATCH}", f"the same server, {BATCH} images per request")
     lit = None
     if litserve and importlib.util.find_spec("litserve") is not None:
@@ -321,24 +335,21 @@ def run(
             with server_process(cmd, f"{base}/health", work / "litserve.log") as (proc, ready):
                 lit.ready_s = ready
                 _drive(lit, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
-        port = free_port()
-        # the installed CLI, exactly as deployed; its prediction log goes to the temp folder
-        ours_cmd = [
-            *(sys.executable, "-c", "from pokedex.cli import app; app()"),
-            *("serve", "--host", "127.0.0.1", "--port", str(port)),
-            *("--model", model, "--variant", variant),
-        ]
-        env = {
-            "POKEDEX_PREDICTION_LOG_URL": f"sqlite:///{work / 'predictions.db'}",
-            "POKEDEX_THREADS": str(threads),
-        }
-        base = f"http://127.0.0.1:{port}"
-        with server_process(ours_cmd, f"{base}/readyz", work / "ours.log", env) as (proc, ready):
-            ours.ready_s = ready
-            _drive(ours, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
-            if batch_concurrency:
-                url = f"{base}/v1/predict/batch"
-                _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)
+        for n, run_ in [(workers[0], ours), *scaled]:
+            _drive_ours(
+                run_,
+                n,
+                model,
+                variant,
+                threads,
+                work,
+                bodies,
+                concurrency,
+                window_s,
+                warmup_s,
+                batched if run_ is ours and batch_concurrency else None,
+                batch_concurrency,
+            )
     return ServingResult(
         str(bundle.path),  # as the user named it; the servers get the resolved path
         variant,
@@ -349,4 +360,40 @@ def run(
         ceiling,
         batched if batch_concurrency else None,
         lit,
+        [run_ for _, run_ in scaled],
     )
+
+
+def _drive_ours(
+    run: ServerRun,
+    workers: int,
+    model: str,
+    variant: str,
+    threads: int,
+    work: Path,
+    bodies: list[bytes],
+    concurrency: tuple[int, ...],
+    window_s: float,
+    warmup_s: float,
+    batched: ServerRun | None,
+    batch_concurrency: tuple[int, ...],
+) -> None:
+    """`pokedex serve` with ``workers`` processes under load; its batch route into ``batched``."""
+    port = free_port()
+    # the installed CLI, exactly as deployed; its prediction log goes to the temp folder
+    cmd = [
+        *(sys.executable, "-c", "from pokedex.cli import app; app()"),
+        *("serve", "--host", "127.0.0.1", "--port", str(port)),
+        *("--model", model, "--variant", variant, "--workers", str(workers)),
+    ]
+    env = {
+        "POKEDEX_PREDICTION_LOG_URL": f"sqlite:///{work / f'predictions-{workers}.db'}",
+        "POKEDEX_THREADS": str(threads),
+    }
+    base = f"http://127.0.0.1:{port}"
+    with server_process(cmd, f"{base}/readyz", work / f"ours-{workers}.log", env) as (proc, ready):
+        run.ready_s = ready
+        _drive(run, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
+        if batched is not None:
+            url = f"{base}/v1/predict/batch"
+            _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)

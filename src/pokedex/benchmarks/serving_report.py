@@ -30,7 +30,8 @@ def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
         return f"{value:.1f}" if value is not None else "–"
 
     rows = []
-    for server in (result.baseline, result.litserve, result.ours, result.batched):
+    servers = (result.baseline, result.litserve, result.ours, *result.scaled, result.batched)
+    for server in servers:
         for lv in server.levels if server else []:
             rows.append(
                 (
@@ -60,7 +61,7 @@ def summary_lines(result: ServingResult) -> list[str]:
     lines += [
         f"{s.name}: {s.description}; ready in {s.ready_s:.1f} s, idle RSS {s.idle_rss_mb:.0f} MB, "
         f"peak {s.peak_rps:.1f} req/s"
-        for s in (result.baseline, result.litserve, result.ours)
+        for s in (result.baseline, result.litserve, result.ours, *result.scaled)
         if s is not None
     ]
     lines.append(
@@ -74,13 +75,16 @@ def summary_lines(result: ServingResult) -> list[str]:
             f"{result.batched_of_ceiling:.2f} of the ceiling, {result.batched.errors} errors "
             "(clients that batch; the targets count single-image requests)"
         )
-    runs = [result.ours, *([result.batched] if result.batched else [])]
+    runs = [result.ours, *result.scaled, *([result.batched] if result.batched else [])]
     first = next((lv.first_error for r in runs for lv in r.levels if lv.first_error), None)
     lines += [
         f"ours/baseline (peak): {result.speedup:.2f}x; ours/ceiling: {result.of_ceiling:.2f}; "
         f"top-1 agreement on {len(result.ours.top1)} images: {result.agreement:.0%}",
         *(
-            [f"ours/LitServe (peak): {result.over_litserve:.2f}x (issue 20's target: ≥ 1.5x)"]
+            [
+                f"{result.best_ours.name}/LitServe (peak): {result.over_litserve:.2f}x "
+                "(issue 20's target: ≥ 1.5x)"
+            ]
             if result.over_litserve is not None
             else []
         ),

@@ -1,5 +1,10 @@
 """Prometheus metrics of one app, on its own registry (so apps in one process never collide).
 
+Under several workers (``PROMETHEUS_MULTIPROC_DIR`` set by `pokedex serve --workers`), every
+process writes its values to that folder and a scrape, whichever worker answers it, adds them
+up: counters and histograms sum, the queue depth sums over live workers, readiness is the
+least ready worker, drift gauges show the most recent check.
+
 Names follow ``pokedex_<thing>_<unit>``; labels are low-cardinality: route templates, never
 paths; species names come from the model's class list and are capped at 1,000 values.
 """
@@ -7,11 +12,20 @@ paths; species names come from the model's class list and are capped at 1,000 va
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from pokedex.monitoring.features import DRIFT_FEATURES, EMBEDDING
 
@@ -22,6 +36,7 @@ MAX_SPECIES_LABELS = 1000
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH = (1, 2, 4, 8, 16, 32, 64, 128)
 _CONFIDENCE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is imported
 
 
 class Metrics:
@@ -49,7 +64,10 @@ class Metrics:
             "pokedex_batch_size_images", "Images per model run.", buckets=_BATCH, registry=r
         )
         self.queue_depth = Gauge(
-            "pokedex_queue_depth_images", "Images waiting for the model.", registry=r
+            "pokedex_queue_depth_images",
+            "Images waiting for the model.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.confidence = Histogram(
             "pokedex_prediction_confidence_ratio",
@@ -74,7 +92,10 @@ class Metrics:
         )
         self.model_info = Info("pokedex_model", "The model being served.", registry=r)
         self.ready = Gauge(
-            "pokedex_model_ready", "1 while a model is loaded and serving, else 0.", registry=r
+            "pokedex_model_ready",
+            "1 while a model is loaded and serving, else 0.",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.reloads = Counter(
             "pokedex_model_reloads", "Admin model reloads by result.", ["result"], registry=r
@@ -93,6 +114,17 @@ class Metrics:
         self._drift_gauges(r)
         self._species_seen: set[str] = set()
         self._lock = threading.Lock()
+
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format: this app's registry, or under several
+        workers the sum over all of them (and this worker's model info, the same in each)."""
+        folder = os.environ.get(MULTIPROC_DIR)
+        if not folder:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=folder)
+        info = self.registry.restricted_registry(["pokedex_model_info"])
+        return generate_latest(merged) + generate_latest(info)
 
     def observe_prediction(
         self, species: str, probability: float, types: Sequence[str], known: bool
@@ -119,40 +151,49 @@ class Metrics:
         # label values: the 8 fixed DRIFT_FEATURES. Every series exists from the start (NaN
         # until a check measures it), so a check never changes which series a scrape shows.
         self.drift_detected = Gauge(
-            "pokedex_drift_detected", "1 when the last drift check found drift, else 0.", registry=r
+            "pokedex_drift_detected",
+            "1 when the last drift check found drift, else 0.",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.drift_feature = Gauge(
             "pokedex_drift_feature_detected",
             "1 when the feature drifted in the last drift check, else 0.",
             ["feature"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.drift_p_value = Gauge(
             "pokedex_drift_feature_p_value",
             "P-value of the feature's drift test in the last check.",
             ["feature"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.drift_psi = Gauge(
             "pokedex_drift_feature_psi",
             "Population Stability Index of the feature in the last check.",
             ["feature"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.drift_window = Gauge(
             "pokedex_drift_window_predictions",
             "Predictions compared in the last drift check.",
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.drift_checked = Gauge(
             "pokedex_drift_last_check_timestamp_seconds",
             "Unix time of the last drift check.",
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.reference_confidence = Gauge(
             "pokedex_drift_reference_confidence_ratio",
             "Mean top-1 probability of the served model on its reference profile.",
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.reference_confidence.set(math.nan)
         self._clear_features()

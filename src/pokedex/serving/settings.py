@@ -26,7 +26,12 @@ class Settings(BaseSettings):
     variant: Literal["auto", "fp32", "int8"] = "auto"  # auto: the bundle's benchmarked choice
     # auto: OpenVINO when the benchmark chose it and it is installed, else ONNX Runtime
     runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
-    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
+    threads: int = Field(
+        0, ge=0, description="model runtime threads per worker (0: the cores shared by workers)"
+    )
+    # server processes, each with its own event loop, batcher and copy of the model (one Python
+    # interpreter saturates its GIL before two cores; docs/serving.md measures it)
+    workers: int = Field(1, ge=1, le=64)
 
     # dynamic micro-batching
     max_batch_size: int = Field(32, ge=1, le=512)

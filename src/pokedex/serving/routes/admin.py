@@ -48,6 +48,7 @@ router = APIRouter(
     responses={
         400: {"model": ErrorBody},
         401: {"model": ErrorBody},
+        409: {"model": ErrorBody},
         422: {"model": UnprocessableBody},
     },
 )
@@ -56,6 +57,13 @@ router = APIRouter(
 @router.post("/reload", response_model=ReloadResponse)
 async def reload_model(body: ReloadRequest, state: StateDep) -> ReloadResponse:
     """Load another model and swap it in atomically; a failed load keeps the current one."""
+    if state.settings.workers > 1:
+        # a request reaches one worker: the others would go on serving the old model
+        raise ApiError(
+            409,
+            f"this server runs {state.settings.workers} workers and a reload would reach only "
+            "one: restart it with the new POKEDEX_MODEL (a rolling restart), or run one worker",
+        )
     try:
         ref = check_reload_ref(body.model, state.settings.model_roots)
     except ValueError as exc:

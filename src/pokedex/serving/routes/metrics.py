@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from pokedex.serving.state import StateDep
 
@@ -12,6 +12,6 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(state: StateDep) -> Response:
-    """Every metric of this app in the Prometheus text format."""
+    """Every metric of this app (of all its workers) in the Prometheus text format."""
     state.metrics.queue_depth.set(state.batcher.depth)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
