@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,18 @@ def write_photo_folder(processed: Path, root: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(canvas[..., :3]).save(folder / f"{i}.jpg", quality=90)
     return root
+
+
+def gpu_script_env(tmp: Path, out: Path, **extra: str) -> dict[str, str]:
+    """The environment `scripts/gpu_train.sh` (and the ablation) run with in the CPU tests: this
+    Python, the pack and every working folder under ``tmp``, the results into ``out``."""
+    return {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "OUT": str(out),
+        "POKEDEX_PACK": str(tmp / "pack"),
+        "POKEDEX_PROCESSED": str(tmp / "processed"),
+        "POKEDEX_BACKGROUNDS": str(tmp / "backgrounds"),
+        "POKEDEX_RUNS": str(tmp / "runs"),
+        **extra,
+    }

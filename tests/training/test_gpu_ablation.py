@@ -4,9 +4,7 @@ on the same sized schedule, scored on the test split and a photo set), and how i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
 from pokedex.gpuablation import CURVES, RESULTS, ablate, check_arms, format_table, noise
 from pokedex.gpurun import MAX_FILES, PART_BYTES
-from tests.training.conftest import write_photo_folder
+from tests.training.conftest import gpu_script_env, write_photo_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 300  # ample: epochs on this shared CPU have measured from 0.1 to 4.5 s
@@ -29,17 +27,12 @@ def test_the_script_runs_every_arm_on_one_schedule_within_its_budget(
 ) -> None:
     pack(processed, tmp_path / "pack", size=32, quality=80, workers=1)
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "OUT": str(out),
-        "POKEDEX_PACK": str(tmp_path / "pack"),
-        "POKEDEX_PROCESSED": str(tmp_path / "processed"),
-        "POKEDEX_BACKGROUNDS": str(tmp_path / "backgrounds"),
-        "POKEDEX_RUNS": str(tmp_path / "runs"),
-        "POKEDEX_REAL_PHOTOS": str(write_photo_folder(processed, tmp_path / "photos")),
-        "POKEDEX_ABLATION_ARMS": "base,perspective",
-    }
+    env = gpu_script_env(
+        tmp_path,
+        out,
+        POKEDEX_REAL_PHOTOS=str(write_photo_folder(processed, tmp_path / "photos")),
+        POKEDEX_ABLATION_ARMS="base,perspective",
+    )
     done = subprocess.run(
         ["scripts/gpu_ablation.sh", str(BUDGET), f"--max-epochs={EPOCHS}", *OVERRIDES],
         cwd=ROOT,

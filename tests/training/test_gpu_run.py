@@ -4,9 +4,7 @@ and a prediction from the collected bundle; the epoch sizing and the checks on t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from io import BytesIO
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
 from pokedex.gpurun import MAX_FILES, PART_BYTES, collect, size_epochs, write_return
 from pokedex.predict import TorchPredictor
+from tests.training.conftest import gpu_script_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,16 +61,7 @@ def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
         processed, tmp_path / "pack", size=32, quality=80, backgrounds=tmp_path / "bank", workers=1
     )
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "OUT": str(out),
-        "POKEDEX_PACK": str(tmp_path / "pack"),
-        "POKEDEX_PROCESSED": str(tmp_path / "processed"),
-        "POKEDEX_BACKGROUNDS": str(tmp_path / "backgrounds"),
-        "POKEDEX_RUNS": str(tmp_path / "runs"),
-        "GPU_TRAIN_TESTS": "0",
-    }
+    env = gpu_script_env(tmp_path, out, GPU_TRAIN_TESTS="0")
     done = subprocess.run(
         [
             *("scripts/gpu_train.sh", "100", "experiment=smoke", "data.num_workers=0"),
