@@ -17,7 +17,7 @@ from pokedex.ui.cards import SURE, browse_link
 from pokedex.ui.latency import Latency, route_latency
 
 MIX_UPS_SHOWN = 5
-# what `pokedex evaluate` generates to measure the refusals (pokedex.evaluation.openset.KINDS)
+# what `pokedex evaluate` generates to measure the refusals (pokedex.data.unknowns.KINDS)
 _NON_POKEMON = "noise, shapes, gradients, textures, landscapes, text and app screenshots"
 
 

@@ -14,13 +14,12 @@ import streamlit as st
 from pokedex.serving.schemas import ModelInfo, PredictResponse
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
-from pokedex.ui.cards import species_facts, species_heading, top_species
+from pokedex.ui.cards import SURE, species_facts, species_heading, top_species
 from pokedex.ui.examples import Example, examples
 from pokedex.ui.paste import paste_button, pasted_picture
 from pokedex.ui.preview import enlarge, model_view, thumbnail
 
 ACCEPTED = ["png", "jpg", "jpeg", "webp"]
-SURE = 0.5  # below this calibrated top-1 probability the card says it is a guess
 PICTURE_SIDE = 150  # two side by side fit a phone's 390 px
 EXAMPLE_SIDE = 80
 # session keys
