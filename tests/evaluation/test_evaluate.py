@@ -12,10 +12,10 @@ import pytest
 
 import pokedex.evaluate as evaluate_module
 from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, update_meta
+from pokedex.core.schemas import EmbeddingMap
 from pokedex.data.unknowns import KINDS
 from pokedex.errors import PokedexError
 from pokedex.evaluate import evaluate
-from pokedex.serving.schemas import EmbeddingMap
 from tests.evaluation.conftest import CLASSES, COLOURS, SPLIT_SIZES, blob
 
 UNKNOWNS = 60  # per set, 12 of each generated kind: enough to see a rate, quick to run

@@ -21,9 +21,7 @@ from prometheus_client import generate_latest
 from streamlit.testing.v1 import AppTest
 
 import pokedex.ui
-from pokedex.dex.catalog import STATS
-from pokedex.serving.metrics import Metrics
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     ConfusedPair,
     ModelInfo,
     ModelRef,
@@ -36,6 +34,8 @@ from pokedex.serving.schemas import (
     TypeMatchups,
     Weakness,
 )
+from pokedex.dex.catalog import STATS
+from pokedex.serving.metrics import Metrics
 from pokedex.ui.api import PokedexApi
 from tests.ui.bundle import BY_NAME, SPECIES, embedding_map, sprite_means, typechart
 

@@ -9,9 +9,9 @@ import io
 from PIL import Image
 from streamlit.proto.SelectWidgetFilterMode_pb2 import SelectWidgetFilterMode
 
+from pokedex.core.schemas import TypeMatchups, Weakness
 from pokedex.dex.catalog import Ability
 from pokedex.dex.typechart import TYPES
-from pokedex.serving.schemas import TypeMatchups, Weakness
 from pokedex.ui.api import PokedexApi
 from tests.dex.facts import CHARMANDER_LINE
 from tests.ui.bundle import BY_NAME

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pokedex.serving.schemas import ModelInfo, OpenSetInfo
+from pokedex.core.schemas import ModelInfo, OpenSetInfo
 from tests.ui.conftest import MODEL, FakeApi, MakeApp
 from tests.ui.test_pages import _clean, _texts, _upload
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pokedex.serving.schemas import EmbeddingMap, SpeciesScore
+from pokedex.core.schemas import EmbeddingMap, SpeciesScore
 from pokedex.ui.placement import place
 
 # pikachu's points around (0, 0) with one stray far away, charmander's around (10, 4)

@@ -22,12 +22,7 @@ from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
 from pokedex.core.modelref import is_registry_ref, parse_registry_ref
 from pokedex.core.openset import rule_score
 from pokedex.core.predictor import OnnxPredictor
-from pokedex.dex.catalog import Species, load_catalog, normalize_name
-from pokedex.dex.typechart import TYPES, TypeChart
-from pokedex.errors import PokedexError
-from pokedex.registry import resolve_ref
-from pokedex.serving.batching import Row
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     ConfusedPair,
     EmbeddingMap,
     ModelInfo,
@@ -37,6 +32,11 @@ from pokedex.serving.schemas import (
     SpeciesScore,
     Weakness,
 )
+from pokedex.dex.catalog import Species, load_catalog, normalize_name
+from pokedex.dex.typechart import TYPES, TypeChart
+from pokedex.errors import PokedexError
+from pokedex.registry import resolve_ref
+from pokedex.serving.batching import Row
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pokedex.core.schemas import Prediction
 from pokedex.monitoring.features import embedding_summary
 from pokedex.serving.batching import BatcherClosedError, QueueFullError, Row
 from pokedex.serving.errors import ApiError
 from pokedex.serving.images import Prepared, prepare
 from pokedex.serving.model import ServedModel
-from pokedex.serving.schemas import Prediction
 from pokedex.serving.state import ServingState
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     EmbeddingMap,
     ModelInfo,
     PredictResponse,

@@ -12,10 +12,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pokedex.core.schemas import SpeciesInfo, SpeciesScore, TypeMatchups, Weakness
 from pokedex.dex.catalog import STATS
 from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR, text_colour
 from pokedex.dex.evolution import EvolutionStage
-from pokedex.serving.schemas import SpeciesInfo, SpeciesScore, TypeMatchups, Weakness
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pokedex.serving.schemas import SpeciesSummary
+from pokedex.core.schemas import SpeciesSummary
 from pokedex.ui import session
 from pokedex.ui.api import PokedexApi
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pokedex.serving.schemas import EmbeddingMap, SpeciesScore
+from pokedex.core.schemas import EmbeddingMap, SpeciesScore
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     EmbeddingMap,
     ModelInfo,
     PredictResponse,

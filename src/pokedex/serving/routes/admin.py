@@ -10,14 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pokedex.serving.errors import ApiError
-from pokedex.serving.model import check_reload_ref, load_model
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     ErrorBody,
     ReloadRequest,
     ReloadResponse,
     UnprocessableBody,
 )
+from pokedex.serving.errors import ApiError
+from pokedex.serving.model import check_reload_ref, load_model
 from pokedex.serving.state import StateDep
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from pokedex.serving.schemas import Health, Readiness
+from pokedex.core.schemas import Health, Readiness
 from pokedex.serving.state import StateDep
 
 router = APIRouter(tags=["health"])

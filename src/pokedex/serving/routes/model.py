@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from pokedex.core.schemas import EmbeddingMap, ErrorBody, ModelInfo
 from pokedex.serving.errors import ApiError
-from pokedex.serving.schemas import EmbeddingMap, ErrorBody, ModelInfo
 from pokedex.serving.state import ModelDep
 
 router = APIRouter(prefix="/v1/model", tags=["model"])

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from pokedex.core.schemas import ErrorBody
 from pokedex.errors import PokedexError
 from pokedex.monitoring.check import NoReferenceError
 from pokedex.monitoring.drift import DriftReport
 from pokedex.monitoring.window import parse_window
 from pokedex.serving.errors import ApiError
-from pokedex.serving.schemas import ErrorBody
 from pokedex.serving.state import ModelDep, StateDep
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])

@@ -11,9 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, UploadFile
 
-from pokedex.serving.errors import ApiError
-from pokedex.serving.pipeline import Upload, predict_uploads
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     BatchItem,
     BatchResponse,
     ErrorBody,
@@ -21,6 +19,8 @@ from pokedex.serving.schemas import (
     PredictResponse,
     UnprocessableBody,
 )
+from pokedex.serving.errors import ApiError
+from pokedex.serving.pipeline import Upload, predict_uploads
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ModelDep, RequestIdDep, StateDep
 

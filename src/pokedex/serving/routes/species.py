@@ -9,17 +9,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from pokedex.data.gallery import MANIFEST, GalleryEntry, read_gallery
-from pokedex.dex.catalog import normalize_name
-from pokedex.errors import PokedexError
-from pokedex.serving.errors import ApiError
-from pokedex.serving.schemas import (
+from pokedex.core.schemas import (
     ErrorBody,
     SpeciesInfo,
     SpeciesList,
     SpeciesSummary,
     Weakness,
 )
+from pokedex.data.gallery import MANIFEST, GalleryEntry, read_gallery
+from pokedex.dex.catalog import normalize_name
+from pokedex.errors import PokedexError
+from pokedex.serving.errors import ApiError
 from pokedex.serving.state import ModelDep, StateDep
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from pokedex.core.schemas import ErrorBody, TypeMatchups
 from pokedex.dex.typechart import UnknownTypeError
 from pokedex.serving.errors import ApiError
-from pokedex.serving.schemas import ErrorBody, TypeMatchups
 from pokedex.serving.state import ModelDep
 
 router = APIRouter(prefix="/v1/types", tags=["dex"])

@@ -6,8 +6,8 @@ from collections.abc import Collection
 
 import streamlit as st
 
+from pokedex.core.schemas import SpeciesSummary
 from pokedex.dex.typechart import TYPES
-from pokedex.serving.schemas import SpeciesSummary
 from pokedex.ui import session
 from pokedex.ui.cards import (
     dex_facts,

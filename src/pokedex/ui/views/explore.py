@@ -9,8 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from pokedex.core.schemas import EmbeddingMap, PredictResponse
 from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR
-from pokedex.serving.schemas import EmbeddingMap, PredictResponse
 from pokedex.ui import session
 from pokedex.ui.api import ApiError, PokedexApi
 from pokedex.ui.placement import Placement, place

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pokedex.serving.schemas import ConfusedPair, ModelInfo, OpenSetInfo
+from pokedex.core.schemas import ConfusedPair, ModelInfo, OpenSetInfo
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import SURE, browse_link

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pokedex.serving.schemas import ModelInfo, PredictResponse
+from pokedex.core.schemas import ModelInfo, PredictResponse
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import SURE, species_facts, species_heading, top_species

@@ -6,9 +6,9 @@ import html
 
 import streamlit as st
 
+from pokedex.core.schemas import TypeMatchups
 from pokedex.dex.colours import TYPE_COLOURS, UNKNOWN_COLOUR, text_colour
 from pokedex.dex.typechart import TYPES
-from pokedex.serving.schemas import TypeMatchups
 from pokedex.ui import session
 
 # bucket of GET /v1/types/{type} -> the cell's text and colours (x1 cells stay blank)
