@@ -15,9 +15,9 @@ from onnx import TensorProto, helper, numpy_helper
 from safetensors.torch import save_file
 
 import pokedex.export as export_module
-from pokedex.bundle import Bundle, read_bundle, write_bundle
+from pokedex.core.bundle import Bundle, read_bundle, write_bundle
 from pokedex.core.predictor import VARIANTS, OnnxPredictor
-from pokedex.data.preprocess import CANVAS, PreprocessSpec, canvases_to_input
+from pokedex.core.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import export
 from pokedex.models.net import PokedexNet, load_net

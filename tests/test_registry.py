@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner, Result
 
 from pokedex import registry
-from pokedex.bundle import read_bundle, update_meta
 from pokedex.cli import app
+from pokedex.core.bundle import read_bundle, update_meta
 from pokedex.errors import PokedexError
 from pokedex.models.net import PokedexNet
 from pokedex.registry import resolve_model, resolve_ref

@@ -20,10 +20,10 @@ import lightning as L
 import numpy as np
 import torch
 
-from pokedex.bundle import CENTROIDS_FILE, EMBEDDINGS_FILE, Bundle, npy_bytes, update_meta
 from pokedex.core import openset
+from pokedex.core.bundle import CENTROIDS_FILE, EMBEDDINGS_FILE, Bundle, npy_bytes, update_meta
+from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.data.photos import load_labelled_canvases
-from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.data.unknowns import generate_unknowns
 from pokedex.evaluation import calibration
 from pokedex.evaluation.inference import NetOutputs, load_split, predict_logits, run_net

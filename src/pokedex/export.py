@@ -29,9 +29,9 @@ from onnxruntime.quantization import (
 )
 from torch import nn
 
-from pokedex.bundle import Bundle, update_meta
+from pokedex.core.bundle import Bundle, update_meta
 from pokedex.core.predictor import OUTPUTS, VARIANTS
-from pokedex.data.preprocess import CANVAS, canvases_to_input
+from pokedex.core.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_file
 from pokedex.models.net import PokedexNet, load_net

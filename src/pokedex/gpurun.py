@@ -212,7 +212,7 @@ def collect(folder: Path, out: Path) -> dict[str, Any]:
         for item in inner.iterdir():
             item.rename(tmp / item.name)
         inner.rmdir()
-    from pokedex.bundle import read_bundle
+    from pokedex.core.bundle import read_bundle
 
     read_bundle(out)  # a clear error now rather than at release time
     return manifest

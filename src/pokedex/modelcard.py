@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.io import write_bytes_atomic
 
 CARD = "MODEL_CARD.md"

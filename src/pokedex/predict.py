@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.core.predictor import softmax
-from pokedex.data.preprocess import decode, image_to_input
+from pokedex.core.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
 from pokedex.registry import resolve_model
 

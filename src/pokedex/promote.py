@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pokedex.bundle import read_bundle
+from pokedex.core.bundle import read_bundle
 from pokedex.core.modelref import parse_registry_ref
 from pokedex.evaluation.gate import Comparison, GateSettings, compare
 from pokedex.registry import (

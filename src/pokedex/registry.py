@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pokedex.bundle import Bundle, read_bundle
+from pokedex.core.bundle import Bundle, read_bundle
 from pokedex.core.modelref import (
     DEFAULT_NAME,
     RegistryRef,

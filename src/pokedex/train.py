@@ -15,12 +15,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from pokedex.bundle import Bundle, write_bundle
 from pokedex.checkpoint import AtomicCheckpointIO
+from pokedex.core.bundle import Bundle, write_bundle
+from pokedex.core.preprocess import PreprocessSpec
 from pokedex.data.augment import AugmentConfig
 from pokedex.data.datamodule import PackedDataModule
 from pokedex.data.pack import pack_provenance
-from pokedex.data.preprocess import PreprocessSpec
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path
 from pokedex.models.module import PokedexModule

@@ -19,7 +19,7 @@ from pokedex.benchmarks.inference import (
     serving_default,
 )
 from pokedex.benchmarks.pruning import make_permanent, mask_channels, remove_masked_channels
-from pokedex.bundle import Bundle, read_bundle
+from pokedex.core.bundle import Bundle, read_bundle
 from pokedex.core.predictor import OnnxPredictor, default_variant
 from pokedex.errors import PokedexError
 from pokedex.export import export

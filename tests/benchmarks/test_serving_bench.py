@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from pokedex.benchmarks.loadgen import LevelResult, multipart_body, request_bodies
 from pokedex.benchmarks.serving import CONCURRENCY, ServerRun, ServingResult, request_images, run
 from pokedex.benchmarks.serving_report import format_markdown
-from pokedex.bundle import read_bundle
 from pokedex.cli import app
+from pokedex.core.bundle import read_bundle
 from pokedex.core.predictor import VARIANTS
 from pokedex.errors import PokedexError
 from pokedex.export import export_onnx

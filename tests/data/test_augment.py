@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from pokedex.core.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.data.augment import (
     MAX_PERSPECTIVE,
     AugmentConfig,
     BatchAugment,
     perspective_homography,
 )
-from pokedex.data.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
 from tests.conftest import sprite
 

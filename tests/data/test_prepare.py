@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 import pokedex.data.prepare as prepare_module
 from pokedex.cli import app
+from pokedex.core.preprocess import PreprocessSpec, canvases_to_input, decode, image_to_input
 from pokedex.data.prepare import prepare
-from pokedex.data.preprocess import PreprocessSpec, canvases_to_input, decode, image_to_input
 from pokedex.errors import PokedexError
 from tests.conftest import SPECIES, MakeRaw, SyntheticRaw, encode, sprite
 

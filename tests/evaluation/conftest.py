@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from safetensors.torch import save_file
 
-from pokedex.bundle import Bundle, read_bundle, write_bundle
-from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.core.bundle import Bundle, read_bundle, write_bundle
+from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.dex.catalog import STATS, Species, save_catalog
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.models.net import PokedexNet

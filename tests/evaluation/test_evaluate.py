@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pokedex.evaluate as evaluate_module
-from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, update_meta
+from pokedex.core.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, update_meta
 from pokedex.core.schemas import EmbeddingMap
 from pokedex.data.unknowns import KINDS
 from pokedex.errors import PokedexError

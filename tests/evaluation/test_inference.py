@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pokedex.bundle import Bundle
-from pokedex.data.preprocess import canvases_to_input
+from pokedex.core.bundle import Bundle
+from pokedex.core.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.evaluation.inference import load_split, predict_logits, run_net
 from pokedex.models.net import load_net

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pokedex.bundle import read_bundle, update_meta
+from pokedex.core.bundle import read_bundle, update_meta
 from pokedex.modelcard import CARD, render_card
 from tests.serving.conftest import write_bundle
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pokedex.bundle import Bundle
 from pokedex.cli import app
-from pokedex.data.preprocess import flatten
+from pokedex.core.bundle import Bundle
+from pokedex.core.preprocess import flatten
 from pokedex.evaluation.robustness import robustness
 from pokedex.evaluation.shifts import SEVERITIES, SHIFTS
 from tests.evaluation.conftest import colour_split

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pokedex.bundle import read_bundle
-from pokedex.data.preprocess import to_canvas
+from pokedex.core.bundle import read_bundle
+from pokedex.core.preprocess import to_canvas
 from pokedex.monitoring.profile import build_profile, write_profile
 from tests.conftest import sprite
 from tests.serving.conftest import write_bundle

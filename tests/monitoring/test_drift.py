@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pokedex.bundle import read_bundle
+from pokedex.core.bundle import read_bundle
 from pokedex.core.predictor import OnnxPredictor
 from pokedex.monitoring.drift import (
     MIN_SAMPLES,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pokedex.bundle import read_bundle, update_meta
 from pokedex.cli import app
+from pokedex.core.bundle import read_bundle, update_meta
 from pokedex.core.predictor import OnnxPredictor
 from pokedex.errors import PokedexError
 from pokedex.monitoring.drift import SCALARS

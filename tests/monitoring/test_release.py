@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pokedex.bundle import read_bundle
+from pokedex.core.bundle import read_bundle
 from pokedex.core.predictor import OnnxPredictor, default_variant
 from pokedex.evaluation.shifts import SHIFTS
 from pokedex.monitoring.drift import DriftReport, compare

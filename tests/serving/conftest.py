@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from onnx import TensorProto, helper, numpy_helper
 
-from pokedex.data.preprocess import PreprocessSpec
+from pokedex.core.preprocess import PreprocessSpec
 from pokedex.dex.catalog import Species, save_catalog
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.localserver import free_port, stop

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from pokedex.bundle import EMBEDDINGS_FILE
+from pokedex.core.bundle import EMBEDDINGS_FILE
 from pokedex.dex.catalog import Species
 from pokedex.errors import PokedexError
 from pokedex.serving.app import create_app

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pokedex.data.preprocess import PreprocessSpec, decode, image_to_input, to_canvas
+from pokedex.core.preprocess import PreprocessSpec, decode, image_to_input, to_canvas
 from pokedex.monitoring.features import canvas_stats
 from pokedex.serving.errors import ApiError
 from pokedex.serving.images import prepare

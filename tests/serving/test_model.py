@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pokedex.bundle import npy_bytes
+from pokedex.core.bundle import npy_bytes
 from pokedex.core.openset import class_centroids, rule_score, score_table
 from pokedex.errors import PokedexError
 from pokedex.registry import resolve_ref

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pokedex.core.preprocess import PreprocessSpec
 from pokedex.data.datamodule import PackedDataModule
-from pokedex.data.preprocess import PreprocessSpec
 from pokedex.dex.catalog import STATS, Species, save_catalog
 from pokedex.errors import PokedexError
 

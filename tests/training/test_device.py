@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.evaluation.inference import predict_logits, run_net
 from pokedex.export import _torch_outputs
 from pokedex.models.net import PokedexNet

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pokedex import gpurun
-from pokedex.bundle import read_bundle
+from pokedex.core.bundle import read_bundle
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
 from pokedex.gpurun import MAX_FILES, PART_BYTES, collect, size_epochs, write_return

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pokedex.core.preprocess import PreprocessSpec
 from pokedex.data.backgrounds import TILES_FILE
 from pokedex.data.datamodule import OUTLIER_POOL, PackedDataModule
-from pokedex.data.preprocess import PreprocessSpec
 from pokedex.models.module import PokedexModule
 
 NET = {"arch": "resnet18", "stem_pool": True}

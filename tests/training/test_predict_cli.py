@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pokedex.bundle import read_bundle
 from pokedex.cli import app
+from pokedex.core.bundle import read_bundle
 from tests.conftest import encode, sprite
 
 runner = CliRunner()

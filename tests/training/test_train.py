@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pokedex.bundle import read_bundle
 from pokedex.checkpoint import AtomicCheckpointIO
+from pokedex.core.bundle import read_bundle
 from pokedex.errors import PokedexError
 from pokedex.predict import TorchPredictor
 from pokedex.train import compose_config, train

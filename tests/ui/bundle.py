@@ -17,8 +17,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image, ImageDraw
 
-from pokedex.bundle import EMBEDDINGS_FILE
-from pokedex.data.preprocess import CANVAS, PreprocessSpec, image_to_input
+from pokedex.core.bundle import EMBEDDINGS_FILE
+from pokedex.core.preprocess import CANVAS, PreprocessSpec, image_to_input
 from pokedex.dex.catalog import STATS, Species, save_catalog
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.evaluation.metrics import confused_pairs

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pokedex.data.preprocess import PreprocessSpec, image_to_input, normalize
+from pokedex.core.preprocess import PreprocessSpec, image_to_input, normalize
 from pokedex.ui.preview import enlarge, model_view
 from tests.conftest import encode, sprite
 

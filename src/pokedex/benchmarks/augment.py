@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pokedex.core.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from pokedex.data.augment import AugmentConfig, BatchAugment
-from pokedex.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from pokedex.errors import PokedexError
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from pokedex.benchmarks.variants import BATCH, EAGER, ROWS, Context, NotInstalledError, Predict
-from pokedex.bundle import read_bundle, update_meta
+from pokedex.core.bundle import read_bundle, update_meta
 from pokedex.core.predictor import VARIANTS
-from pokedex.data.preprocess import canvases_to_input
+from pokedex.core.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import sample_canvases
 from pokedex.onnx_check import load_onnx_checked

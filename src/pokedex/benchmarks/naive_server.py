@@ -15,8 +15,8 @@ import torch
 import uvicorn
 from fastapi import FastAPI, File, UploadFile
 
-from pokedex.bundle import read_bundle
-from pokedex.data.preprocess import decode, image_to_input
+from pokedex.core.bundle import read_bundle
+from pokedex.core.preprocess import decode, image_to_input
 from pokedex.models.net import load_net
 
 TOP_K = 5

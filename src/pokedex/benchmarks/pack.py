@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pokedex.core.preprocess import CANVAS, canvases_to_input
 from pokedex.data.pack import decode_blobs, describe_setting, encode_canvases
-from pokedex.data.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.evaluation.metrics import accuracy
 

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
+from pokedex.core.preprocess import PreprocessSpec
 from pokedex.data.augment import BatchAugment
-from pokedex.data.preprocess import PreprocessSpec
 
 log = logging.getLogger(__name__)
 

@@ -34,14 +34,14 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from pokedex.benchmarks.loadgen import MB, LevelResult, process_rss, run_level
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.core.predictor import (
     VARIANTS,
     OnnxPredictor,
     default_runtime,
     default_variant,
 )
-from pokedex.data.preprocess import canvases_to_input
+from pokedex.core.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.export import sample_canvases, synthetic_canvases
 from pokedex.localserver import free_port, server_process

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from pokedex.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from pokedex.data.augment import AugmentConfig, BatchAugment
 from pokedex.data.datamodule import PackedDataModule
-from pokedex.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from pokedex.models.net import PokedexNet
 
 

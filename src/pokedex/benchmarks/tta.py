@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pokedex.core.preprocess import canvases_to_input
 from pokedex.data.photos import load_labelled_canvases
-from pokedex.data.preprocess import canvases_to_input
 from pokedex.evaluation.metrics import accuracy
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from pokedex.benchmarks.pruning import prune_net
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.core.predictor import OPENVINO_CPU_CONFIG, VARIANTS, OnnxPredictor
 from pokedex.export import export_onnx
 from pokedex.models.net import load_net

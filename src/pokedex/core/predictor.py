@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pokedex.bundle import Bundle, read_bundle, read_centroids
+from pokedex.core.bundle import Bundle, read_bundle, read_centroids
 from pokedex.core.openset import cosine_score
-from pokedex.data.preprocess import decode, image_to_input
+from pokedex.core.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
+from pokedex.core.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.data.augment import AugmentConfig, BatchAugment
-from pokedex.data.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
 
 log = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pokedex.core.preprocess import CANVAS
 from pokedex.data.backgrounds import MANIFEST_FILE, TILES_FILE, load_tiles
-from pokedex.data.preprocess import CANVAS
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path, check_digests, sha256_file
 

@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from pokedex.data.preprocess import CANVAS, decode, fit_square, to_rgba
+from pokedex.core.preprocess import CANVAS, decode, fit_square, to_rgba
 from pokedex.errors import PokedexError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}

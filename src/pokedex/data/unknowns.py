@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pokedex.data.preprocess import CANVAS
+from pokedex.core.preprocess import CANVAS
 
 # what a user points a Pokédex at that is no Pokémon: noise, shapes, gradients, textures, a sky
 # over grass, text, a screenshot of an app, and corners of real photos (background: last, it

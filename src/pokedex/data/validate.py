@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pokedex.data.preprocess import CANVAS, fit_square, to_rgba
+from pokedex.core.preprocess import CANVAS, fit_square, to_rgba
 
 # File extension -> the Pillow format it must actually contain.
 FORMATS = {".webp": "WEBP", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.errors import PokedexError
 from pokedex.evaluation.calibration import calibration_of
 from pokedex.evaluation.inference import load_split, run_net

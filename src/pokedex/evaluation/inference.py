@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pokedex.data.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.data.split import SPLITS
 from pokedex.errors import PokedexError
 

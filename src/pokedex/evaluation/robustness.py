@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.errors import PokedexError
 from pokedex.evaluation.metrics import accuracy
 from pokedex.evaluation.shifts import SEVERITIES, SHIFTS

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from pokedex.data.preprocess import flatten
+from pokedex.core.preprocess import flatten
 
 SEVERITIES = (1, 2, 3, 4, 5)
 Background = tuple[int, int, int]

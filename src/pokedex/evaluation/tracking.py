@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 
 log = logging.getLogger(__name__)
 

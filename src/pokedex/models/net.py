@@ -110,7 +110,7 @@ def _load_weights(net: PokedexNet, bundle: Any) -> None:
 
 
 def load_net(bundle: Any) -> PokedexNet:
-    """Rebuild the network of a :class:`pokedex.bundle.Bundle` from its safetensors weights."""
+    """Rebuild the network of a :class:`pokedex.core.bundle.Bundle` from its safetensors weights."""
     net = PokedexNet(num_classes=len(bundle.classes), **bundle.meta["net"])
     _load_weights(net, bundle)
     return net.eval()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from pokedex.bundle import Bundle
+from pokedex.core.bundle import Bundle
 from pokedex.errors import PokedexError
 from pokedex.monitoring.drift import DriftReport, Observations, compare
 from pokedex.monitoring.log import load_window

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pokedex.data.preprocess import flatten
+from pokedex.core.preprocess import flatten
 
 # name -> one-line meaning (the docs and the HTML report print these)
 IMAGE_FEATURES = {

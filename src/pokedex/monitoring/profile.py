@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from pokedex.bundle import Bundle
-from pokedex.data.preprocess import canvases_to_input
+from pokedex.core.bundle import Bundle
+from pokedex.core.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.io import write_bytes_atomic
 from pokedex.monitoring.drift import SCALARS, Observations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pokedex.core.predictor import OnnxPredictor
-from pokedex.data.preprocess import (
+from pokedex.core.preprocess import (
     TooManyPixelsError,
     canvases_to_rgb,
     decode,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pokedex.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
+from pokedex.core.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
 from pokedex.core.modelref import is_registry_ref, parse_registry_ref
 from pokedex.core.openset import rule_score
 from pokedex.core.predictor import OnnxPredictor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pokedex.data.preprocess import CANVAS, canvases_to_rgb, decode, fit_square, to_rgba
+from pokedex.core.preprocess import CANVAS, canvases_to_rgb, decode, fit_square, to_rgba
 
 MAX_PIXELS = 25_000_000  # the API's own limit: bigger uploads are refused there anyway
 FORMATS = ("PNG", "JPEG", "WEBP")  # the API's: no other Pillow parser reads a user's bytes

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from pokedex.data.preprocess import (
+from pokedex.core.preprocess import (
     CANVAS,
     PreprocessSpec,
     TooManyPixelsError,

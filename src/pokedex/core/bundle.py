@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pokedex.data.preprocess import PreprocessSpec
+from pokedex.core.preprocess import PreprocessSpec
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path, write_json_atomic
 
