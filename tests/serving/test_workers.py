@@ -87,3 +87,19 @@ def test_the_settings_reach_the_workers_through_the_environment(
     assert seen.admin_token is not None
     assert seen.admin_token.get_secret_value() == "s3cret"
     assert seen.threads == 2  # the model runtime's share of 8 cores over 4 workers
+
+
+def test_a_worker_that_dies_takes_the_server_down(model_root: Path, tmp_path: Path) -> None:
+    """Never half a server: the orchestrator sees the exit and restarts the whole of it."""
+    with serving_process(
+        subprocess.PIPE, model=str(model_root / "v1"),
+        prediction_log_url=f"sqlite:///{tmp_path / 'served.db'}", workers=2,
+    ) as (proc, _):  # fmt: skip
+        spawned = [
+            p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())
+        ]
+        spawned[0].kill()
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "exited (code -9): stopping the others" in stderr
+    assert not spawned[1].is_running() or spawned[1].status() == psutil.STATUS_ZOMBIE

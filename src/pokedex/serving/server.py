@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import multiprocessing
 import os
 import shutil
+import signal
+import socket
 import tempfile
+from multiprocessing.connection import wait
 from typing import Any
 
 import uvicorn
@@ -13,10 +18,13 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from threadpoolctl import threadpool_limits
 
+from pokedex.errors import PokedexError
 from pokedex.serving.app import create_app
 from pokedex.serving.jsonlog import log_config
 from pokedex.serving.metrics import MULTIPROC_DIR
 from pokedex.serving.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 25  # in-flight requests get this long after SIGTERM (RELIABILITY.md section 5)
 
@@ -50,15 +58,92 @@ def serve(
         _limit_blas()
         uvicorn.run(create_app(settings), **options)
         return
-    # Several workers: uvicorn spawns each one, which builds its app from the environment, so
-    # the settings travel there; the metrics of all of them meet in one folder.
+    # Several workers: each builds its app from the environment, so the settings travel there;
+    # the metrics of all of them meet in one folder.
     os.environ.update(worker_env(settings))
     metrics_dir = tempfile.mkdtemp(prefix="pokedex-metrics-")
     os.environ[MULTIPROC_DIR] = metrics_dir
     try:
-        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **options)
+        _supervise(settings.workers, options)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(workers: int, options: dict[str, Any]) -> None:
+    """Run ``workers`` processes, each listening on the port through its own SO_REUSEPORT
+    socket, so the kernel spreads new connections over them evenly (32 keep-alive clients, three
+    runs: 14/18, 12/20, 13/19; with uvicorn's workers, which share one socket and accept as
+    many waiting connections as they can when they wake: 8/24, 26/6, 25/7). SIGTERM/SIGINT are
+    passed on to every worker, each drains as one process would; a worker that dies takes the
+    others down, for the orchestrator to restart the whole server."""
+    _reuse_port_socket(options["host"], options["port"]).close()  # a taken port fails here
+    spawn = multiprocessing.get_context("spawn")
+    procs = [
+        spawn.Process(target=_worker, args=(options,), name=f"pokedex-worker-{i}")
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    stopping: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping and all(proc.is_alive() for proc in procs):
+            wait([proc.sentinel for proc in procs], timeout=1.0)
+        died = [proc for proc in procs if not proc.is_alive()] if not stopping else []
+        if died:
+            log.error("worker %s exited (code %s): stopping the others", died[0].name,
+                      died[0].exitcode)  # fmt: skip
+            forward(signal.SIGTERM, None)
+        for proc in procs:
+            proc.join(SHUTDOWN_GRACE_S + 5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if died:
+        raise SystemExit(1)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with SO_REUSEPORT (Linux balances across them)."""
+    reuse_port = getattr(socket, "SO_REUSEPORT", None)
+    if reuse_port is None:
+        raise PokedexError("--workers above 1 needs SO_REUSEPORT (Linux): run one worker")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, reuse_port, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PokedexError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+def _worker(options: dict[str, Any]) -> None:
+    """One worker process: its own listening socket, its own app (:func:`worker_app`)."""
+    sock = _reuse_port_socket(options["host"], options["port"])
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
+    _WorkerServer(config).run(sockets=[sock])
+
+
+class _WorkerServer(uvicorn.Server):
+    """A worker stops gracefully on any signal: Ctrl-C in a terminal reaches it twice (from
+    the terminal and from the supervisor), which plain uvicorn takes as "force quit"."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        """Begin the graceful shutdown; the supervisor kills what outlives the grace period."""
+        self.should_exit = True
 
 
 def worker_app() -> FastAPI:
