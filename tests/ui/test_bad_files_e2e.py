@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -20,11 +18,11 @@ from tests.reliability.payloads import photo_jpeg
 from tests.ui.bundle import write_colour_bundle
 from tests.ui.test_e2e import (
     DESKTOP,
+    Running,
     _no_traceback,
     _page,
     _shoot,
-    running_stack,
-    screenshots,
+    started_stack,
 )
 from tests.ui.test_e2e import browser as chromium
 
@@ -34,27 +32,18 @@ BROKE = "Something went wrong"
 browser = chromium  # the page tests' fixture: Debian's Chromium, headless
 
 
-@dataclass(frozen=True)
-class Stack:
-    """The running UI, a folder for the files to upload, and where screenshots go."""
-
-    ui: str
-    files: Path
-    shots: Path
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`pokedex serve` (colour Pokédex bundle) and `pokedex ui` on 127.0.0.1."""
     work = tmp_path_factory.mktemp("bad-files")
     bundle = write_colour_bundle(work / "bundle")
-    with running_stack(bundle, work) as (_, ui):
-        yield Stack(ui, work, screenshots(work))
+    with started_stack(bundle, work) as stack:
+        yield stack
         assert "Traceback" not in (work / "ui.log").read_text(errors="replace")
 
 
-def _upload(page: Page, stack: Stack, name: str, data: bytes) -> None:
-    path = stack.files / name
+def _upload(page: Page, stack: Running, name: str, data: bytes) -> None:
+    path = stack.work / name
     path.write_bytes(data)
     page.goto(stack.ui)
     page.locator("input[type=file]").set_input_files(str(path))
@@ -71,7 +60,7 @@ def _one_message(page: Page, text: str) -> None:
     _no_traceback(page)
 
 
-def test_a_corrupt_file_gets_one_clear_message(browser: Browser, stack: Stack) -> None:
+def test_a_corrupt_file_gets_one_clear_message(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     _upload(page, stack, "corrupt.png", random.Random(23).randbytes(4096))
     _one_message(page, "could not be read as an image")
@@ -80,7 +69,9 @@ def test_a_corrupt_file_gets_one_clear_message(browser: Browser, stack: Stack) -
     page.close()
 
 
-def test_a_tiny_picture_is_too_small_not_an_unknown_pokemon(browser: Browser, stack: Stack) -> None:
+def test_a_tiny_picture_is_too_small_not_an_unknown_pokemon(
+    browser: Browser, stack: Running
+) -> None:
     page = _page(browser, viewport=DESKTOP)
     tiny = io.BytesIO()
     Image.new("RGB", (8, 8), (240, 200, 40)).save(tiny, "PNG")
@@ -90,7 +81,7 @@ def test_a_tiny_picture_is_too_small_not_an_unknown_pokemon(browser: Browser, st
     page.close()
 
 
-def test_a_phone_photo_is_answered(browser: Browser, stack: Stack) -> None:
+def test_a_phone_photo_is_answered(browser: Browser, stack: Running) -> None:
     # 36 Mpx, over the 25 Mpx cap at full size: the API and the page decode it at 1/8 scale
     page = _page(browser, viewport=DESKTOP)
     _upload(page, stack, "phone.jpg", photo_jpeg(6000, 6000))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,30 +24,20 @@ from tests.ui.bundle import BY_NAME, SPECIES, sprite, write_colour_bundle
 from tests.ui.test_e2e import (
     DESKTOP,
     PHONE,
+    Running,
     _no_traceback,
     _page,
     _png,
     _settled,
     _shoot,
     browser,
-    running_stack,
-    screenshots,
+    started_stack,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 __all__ = ["browser"]  # the shared Chromium fixture
 
 NO_PICTURE = "snorlax"
-
-
-@dataclass(frozen=True)
-class Stack:
-    """The running API and UI, and where screenshots go."""
-
-    api: str
-    ui: str
-    work: Path
-    shots: Path
 
 
 def _dex_bundle(path: Path) -> Path:
@@ -75,13 +64,13 @@ def _gallery(processed: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`pokedex serve` (with the gallery) and `pokedex ui` as subprocesses."""
     work = tmp_path_factory.mktemp("dex-e2e")
     bundle = _dex_bundle(work / "bundle")
     gallery = _gallery(work / "processed")
-    with running_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as (api, ui):
-        yield Stack(api, ui, work, screenshots(work))
+    with started_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as stack:
+        yield stack
 
 
 def _loaded_pictures(page: Page) -> int:
@@ -94,7 +83,7 @@ def _loaded_pictures(page: Page) -> int:
     )
 
 
-def test_browse_shows_facts_multipliers_and_picture(browser: Browser, stack: Stack) -> None:
+def test_browse_shows_facts_multipliers_and_picture(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     page.goto(f"{stack.ui}/browse?species=charizard")
     expect(page.get_by_role("heading", name="Charizard #006")).to_be_visible()
@@ -127,7 +116,7 @@ def test_browse_shows_facts_multipliers_and_picture(browser: Browser, stack: Sta
     page.close()
 
 
-def test_number_search_ranks_the_number_first(browser: Browser, stack: Stack) -> None:
+def test_number_search_ranks_the_number_first(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     page.goto(f"{stack.ui}/browse")
     search = page.get_by_test_id("stSelectbox").first
@@ -143,7 +132,7 @@ def test_number_search_ranks_the_number_first(browser: Browser, stack: Stack) ->
     page.close()
 
 
-def test_top5_shows_pictures_and_links_to_browse(browser: Browser, stack: Stack) -> None:
+def test_top5_shows_pictures_and_links_to_browse(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=PHONE, is_mobile=True, device_scale_factor=2)
     page.goto(stack.ui)
     image = _png(sprite(BY_NAME["pikachu"]), stack.work / "pikachu.png")
@@ -166,7 +155,7 @@ def test_top5_shows_pictures_and_links_to_browse(browser: Browser, stack: Stack)
     page.close()
 
 
-def test_type_chart_page(browser: Browser, stack: Stack) -> None:
+def test_type_chart_page(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     page.goto(stack.ui)
     page.get_by_role("link", name="Type chart").click()

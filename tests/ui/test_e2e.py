@@ -57,6 +57,23 @@ def screenshots(work: Path) -> Path:
     return shots
 
 
+@dataclass(frozen=True)
+class Running:
+    """A running API and UI, the folder they work in, and where screenshots go."""
+
+    api: str
+    ui: str
+    work: Path
+    shots: Path
+
+
+@contextmanager
+def started_stack(bundle: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[Running]:
+    """:func:`running_stack`, yielded as one :class:`Running`."""
+    with running_stack(bundle, work, env) as (api, ui):
+        yield Running(api, ui, work, screenshots(work))
+
+
 @contextmanager
 def running_stack(
     bundle: Path, work: Path, env: dict[str, str] | None = None

@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -22,13 +20,13 @@ from tests.ui.bundle import BY_NAME, sprite, write_colour_bundle
 from tests.ui.test_dex_e2e import _gallery
 from tests.ui.test_e2e import (
     DESKTOP,
+    Running,
     _no_traceback,
     _page,
     _png,
     _settled,
     browser,
-    running_stack,
-    screenshots,
+    started_stack,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -36,27 +34,18 @@ __all__ = ["browser"]  # the shared Chromium fixture
 
 STAR = '.vega-embed path[aria-label="Your picture"]'
 TOOLTIP = "#vg-tooltip-element"
-
-
-@dataclass(frozen=True)
-class Stack:
-    """The running API and UI, the picture to upload, and where screenshots go."""
-
-    api: str
-    ui: str
-    picture: Path
-    shots: Path
+PICTURE = "pikachu.png"  # written into the stack's folder
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`pokedex serve` (the colour Pokédex, with its gallery) and `pokedex ui`."""
     work = tmp_path_factory.mktemp("explore-e2e")
     bundle = write_colour_bundle(work / "bundle")
     gallery = _gallery(work / "processed")
-    picture = _png(sprite(BY_NAME["pikachu"]), work / "pikachu.png")
-    with running_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as (api, ui):
-        yield Stack(api, ui, picture, screenshots(work))
+    _png(sprite(BY_NAME["pikachu"]), work / PICTURE)
+    with started_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as stack:
+        yield stack
 
 
 def _centre(locator: Locator) -> tuple[float, float]:
@@ -80,17 +69,17 @@ def _species_centres(page: Page) -> dict[str, tuple[float, float]]:
     }
 
 
-def _recognize_then_open(page: Page, stack: Stack, link: str) -> None:
+def _recognize_then_open(page: Page, stack: Running, link: str) -> None:
     """Recognize the Pikachu sprite, then follow the navigation link (same session)."""
     page.goto(stack.ui)
-    page.locator("input[type=file]").set_input_files(str(stack.picture))
+    page.locator("input[type=file]").set_input_files(str(stack.work / PICTURE))
     heading = page.get_by_role("heading", name=re.compile("Pikachu"))
     expect(heading.first).to_be_visible()
     _settled(page)
     page.get_by_role("link", name=link).click()
 
 
-def test_the_upload_is_found_on_the_map(browser: Browser, stack: Stack) -> None:
+def test_the_upload_is_found_on_the_map(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     _recognize_then_open(page, stack, "Explore")
     star = page.locator(STAR)
@@ -124,7 +113,7 @@ def test_the_upload_is_found_on_the_map(browser: Browser, stack: Stack) -> None:
     page.close()
 
 
-def test_the_model_page_times_the_upload(browser: Browser, stack: Stack) -> None:
+def test_the_model_page_times_the_upload(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     _recognize_then_open(page, stack, "Model")
     expect(page.get_by_role("heading", name="How often it is right")).to_be_visible()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -24,14 +22,14 @@ from tests.ui.test_dex_e2e import _gallery
 from tests.ui.test_e2e import (
     DESKTOP,
     PHONE,
+    Running,
     _no_traceback,
     _page,
     _png,
     _settled,
     _shoot,
     browser,
-    running_stack,
-    screenshots,
+    started_stack,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -41,23 +39,14 @@ WELCOME = "Show the Pokédex a Pokémon and it names it"
 CLIPBOARD = ["clipboard-read", "clipboard-write"]
 
 
-@dataclass(frozen=True)
-class Stack:
-    """The running UI, a folder for files, and where screenshots go."""
-
-    ui: str
-    work: Path
-    shots: Path
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`pokedex serve` (colour Pokédex, with a gallery) and `pokedex ui` as subprocesses."""
     work = tmp_path_factory.mktemp("recognize-e2e")
     bundle = write_colour_bundle(work / "bundle")
     gallery = _gallery(work / "processed")
-    with running_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as (_, ui):
-        yield Stack(ui, work, screenshots(work))
+    with started_stack(bundle, work, {"POKEDEX_GALLERY": str(gallery)}) as stack:
+        yield stack
         assert "Traceback" not in (work / "ui.log").read_text(errors="replace")
 
 
@@ -86,7 +75,7 @@ def _copy_image(page: Page, name: str) -> None:
     )
 
 
-def test_empty_state_and_an_example(browser: Browser, stack: Stack) -> None:
+def test_empty_state_and_an_example(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP)
     page.goto(stack.ui)
     expect(page.get_by_text(WELCOME)).to_be_visible()
@@ -113,7 +102,7 @@ def test_empty_state_and_an_example(browser: Browser, stack: Stack) -> None:
     page.close()
 
 
-def test_paste_with_the_keyboard_and_the_button(browser: Browser, stack: Stack) -> None:
+def test_paste_with_the_keyboard_and_the_button(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=DESKTOP, permissions=CLIPBOARD)
     page.goto(stack.ui)
     expect(page.get_by_text(WELCOME)).to_be_visible()
@@ -157,7 +146,7 @@ def _box(locator: Locator) -> dict[str, float]:
     return box
 
 
-def test_on_a_phone_the_picture_stays_next_to_the_answer(browser: Browser, stack: Stack) -> None:
+def test_on_a_phone_the_picture_stays_next_to_the_answer(browser: Browser, stack: Running) -> None:
     page = _page(browser, viewport=PHONE, is_mobile=True, device_scale_factor=2)
     page.goto(stack.ui)
     image = _png(sprite(BY_NAME["pikachu"]), stack.work / "pikachu.png")
