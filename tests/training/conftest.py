@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import pytest
 from PIL import Image
 
 from pokedex.data.prepare import prepare
+from pokedex.gpurun import MAX_FILES, PART_BYTES
 from tests.conftest import write_raw
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +66,14 @@ def gpu_script_env(tmp: Path, out: Path, **extra: str) -> dict[str, str]:
         "POKEDEX_RUNS": str(tmp / "runs"),
         **extra,
     }
+
+
+def run_gpu_script(command: list[str], env: dict[str, str], out: Path) -> list[str]:
+    """Run a GPU script from the repository root as the GPU machine would; assert it succeeded
+    and that what it left in ``out`` can come back (file count and size limits); its names."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= MAX_FILES
+    assert all((out / f).stat().st_size <= PART_BYTES for f in files)
+    return files

@@ -4,7 +4,6 @@ on the same sized schedule, scored on the test split and a photo set), and how i
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,8 @@ import pytest
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
 from pokedex.gpuablation import CURVES, RESULTS, ablate, check_arms, format_table, noise
-from pokedex.gpurun import MAX_FILES, PART_BYTES
-from tests.training.conftest import gpu_script_env, write_photo_folder
+from tests.training.conftest import gpu_script_env, run_gpu_script, write_photo_folder
 
-ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 300  # ample: epochs on this shared CPU have measured from 0.1 to 4.5 s
 EPOCHS = 3  # at most, so the test takes seconds, not the budget it is sized by
 # the smoke preset with the small ShuffleNet: its checkpoints, written every epoch, are 9 MB
@@ -33,19 +30,9 @@ def test_the_script_runs_every_arm_on_one_schedule_within_its_budget(
         POKEDEX_REAL_PHOTOS=str(write_photo_folder(processed, tmp_path / "photos")),
         POKEDEX_ABLATION_ARMS="base,perspective",
     )
-    done = subprocess.run(
-        ["scripts/gpu_ablation.sh", str(BUDGET), f"--max-epochs={EPOCHS}", *OVERRIDES],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    files = sorted(p.name for p in out.iterdir())
+    command = ["scripts/gpu_ablation.sh", str(BUDGET), f"--max-epochs={EPOCHS}", *OVERRIDES]
+    files = run_gpu_script(command, env, out)
     assert files == sorted([RESULTS, CURVES, "run.log"])
-    assert len(files) <= MAX_FILES
-    assert all((out / f).stat().st_size <= PART_BYTES for f in files)
     report = json.loads((out / RESULTS).read_text())
     assert (
         report["total_s"] <= BUDGET + 20

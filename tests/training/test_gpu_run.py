@@ -4,7 +4,6 @@ and a prediction from the collected bundle; the epoch sizing and the checks on t
 from __future__ import annotations
 
 import json
-import subprocess
 from io import BytesIO
 from pathlib import Path
 
@@ -15,11 +14,9 @@ from pokedex import gpurun
 from pokedex.core.bundle import read_bundle
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
-from pokedex.gpurun import MAX_FILES, PART_BYTES, collect, size_epochs, write_return
+from pokedex.gpurun import collect, size_epochs, write_return
 from pokedex.predict import TorchPredictor
-from tests.training.conftest import gpu_script_env
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.training.conftest import gpu_script_env, run_gpu_script
 
 
 def test_epochs_fill_the_budget_after_the_fixed_costs() -> None:
@@ -62,21 +59,11 @@ def test_the_script_trains_within_its_budget_and_collect_restores_the_bundle(
     )
     out = tmp_path / "out"
     env = gpu_script_env(tmp_path, out, GPU_TRAIN_TESTS="0")
-    done = subprocess.run(
-        [
-            *("scripts/gpu_train.sh", "100", "experiment=smoke", "data.num_workers=0"),
-            "augment.background_photo=0.3",  # the tiles travelled in the pack
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    files = sorted(p.name for p in out.iterdir())
-    assert len(files) <= MAX_FILES
-    assert all((out / f).stat().st_size <= PART_BYTES for f in files)
+    command = [
+        *("scripts/gpu_train.sh", "100", "experiment=smoke", "data.num_workers=0"),
+        "augment.background_photo=0.3",  # the tiles travelled in the pack
+    ]
+    run_gpu_script(command, env, out)
     manifest = json.loads((out / "manifest.json").read_text())
     # sized to the budget; the hard stop ends it early only when epochs run slower than probed
     assert 2 <= manifest["epochs_run"] <= manifest["epochs_planned"]
