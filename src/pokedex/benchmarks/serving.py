@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,20 +338,12 @@ def run(
                 lit.ready_s = ready
                 _drive(lit, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
         for n, run_ in [(workers[0], ours), *scaled]:
-            _drive_ours(
-                run_,
-                n,
-                model,
-                variant,
-                threads,
-                work,
-                bodies,
-                concurrency,
-                window_s,
-                warmup_s,
-                batched if run_ is ours and batch_concurrency else None,
-                batch_concurrency,
-            )
+            with _ours(model, variant, threads, n, work) as (proc, base, ready):
+                run_.ready_s = ready
+                _drive(run_, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
+                if run_ is ours and batch_concurrency:
+                    url = f"{base}/v1/predict/batch"
+                    _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)
     return ServingResult(
         str(bundle.path),  # as the user named it; the servers get the resolved path
         variant,
@@ -364,21 +358,12 @@ def run(
     )
 
 
-def _drive_ours(
-    run: ServerRun,
-    workers: int,
-    model: str,
-    variant: str,
-    threads: int,
-    work: Path,
-    bodies: list[bytes],
-    concurrency: tuple[int, ...],
-    window_s: float,
-    warmup_s: float,
-    batched: ServerRun | None,
-    batch_concurrency: tuple[int, ...],
-) -> None:
-    """`pokedex serve` with ``workers`` processes under load; its batch route into ``batched``."""
+@contextmanager
+def _ours(
+    model: str, variant: str, threads: int, workers: int, work: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
+    """`pokedex serve` with ``workers`` processes, once ready: the process, its URL and its
+    start-up seconds; stopped on the way out."""
     port = free_port()
     # the installed CLI, exactly as deployed; its prediction log goes to the temp folder
     cmd = [
@@ -392,8 +377,4 @@ def _drive_ours(
     }
     base = f"http://127.0.0.1:{port}"
     with server_process(cmd, f"{base}/readyz", work / f"ours-{workers}.log", env) as (proc, ready):
-        run.ready_s = ready
-        _drive(run, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
-        if batched is not None:
-            url = f"{base}/v1/predict/batch"
-            _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)
+        yield proc, base, ready
