@@ -28,8 +28,8 @@ python - "$runs" <<'PY'
 import json, sys
 from pathlib import Path
 
-from pokedex.curves import mlflow_history, plot_comparison
-from pokedex.registry import tracking_uri
+from pokedex.jobs.curves import mlflow_history, plot_comparison
+from pokedex.store.registry import tracking_uri
 
 runs = Path(sys.argv[1])
 histories = {}

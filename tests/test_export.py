@@ -14,14 +14,14 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.torch import save_file
 
-import pokedex.export as export_module
+import pokedex.jobs.export as export_module
 from pokedex.core.bundle import Bundle, read_bundle, write_bundle
+from pokedex.core.onnx_check import load_onnx_checked
 from pokedex.core.predictor import VARIANTS, OnnxPredictor
 from pokedex.core.preprocess import CANVAS, PreprocessSpec, canvases_to_input
 from pokedex.errors import PokedexError
-from pokedex.export import export
+from pokedex.jobs.export import export
 from pokedex.models.net import PokedexNet, load_net
-from pokedex.onnx_check import load_onnx_checked
 
 CLASSES = 10
 SIZE = 32
@@ -156,7 +156,7 @@ def test_export_without_data_calibrates_on_synthetic_images(
 ) -> None:
     monkeypatch.setattr(export_module, "quantize_int8", copy_instead_of_quantizing)
     bundle = make_tiny_bundle(tmp_path / "bundle", seed=1)
-    with caplog.at_level(logging.WARNING, logger="pokedex.export"):
+    with caplog.at_level(logging.WARNING, logger="pokedex.jobs.export"):
         report = export(bundle.path, **{**LOOSE, "calibration_images": 8, "parity_images": 8})
     assert report.data == "synthetic"
     assert report.top1 == {}  # synthetic images have no labels
@@ -220,7 +220,7 @@ def test_a_single_file_model_passes_and_garbage_is_refused(tmp_path: Path) -> No
 
 
 def test_fp16_weights_halve_the_file_and_keep_predictions(tmp_path: Path) -> None:
-    from pokedex.export import halve_weights
+    from pokedex.jobs.export import halve_weights
     from pokedex.models.net import load_net
 
     bundle = make_tiny_bundle(tmp_path / "b")

@@ -1,4 +1,4 @@
-"""pokedex.localserver: the one way benchmarks and tests start, wait for and stop servers."""
+"""pokedex.benchmarks.localserver: how benchmarks and tests start, wait for and stop servers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pokedex.benchmarks.localserver import free_port, server_process, stop
 from pokedex.errors import PokedexError
-from pokedex.localserver import free_port, server_process, stop
 
 SERVE = "import http.server as h, sys; h.test(h.SimpleHTTPRequestHandler, port=int(sys.argv[1]), bind='127.0.0.1')"  # noqa: E501
 

@@ -15,12 +15,12 @@ import torch
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner, Result
 
-from pokedex import registry
 from pokedex.cli import app
 from pokedex.core.bundle import read_bundle, update_meta
 from pokedex.errors import PokedexError
 from pokedex.models.net import PokedexNet
-from pokedex.registry import resolve_model, resolve_ref
+from pokedex.store import registry
+from pokedex.store.registry import resolve_model, resolve_ref
 from tests.evaluation.conftest import CLASSES, NET, fit_heads, write_model_bundle, write_processed
 
 runner = CliRunner()

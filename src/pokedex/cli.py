@@ -216,7 +216,7 @@ def _env_path(name: str) -> Path | None:
 @clean_errors
 def train_cmd(ctx: typer.Context) -> None:
     """Train with Hydra overrides, e.g. `pokedex train experiment=smoke trainer.max_epochs=3`."""
-    from pokedex.train import compose_config, train
+    from pokedex.jobs.train import compose_config, train
 
     result = train(compose_config(ctx.args))
     typer.echo(
@@ -235,7 +235,7 @@ def gpu_run(
 ) -> None:
     """Probe the epoch time, size the epochs to BUDGET, train with the Hydra overrides that
     follow, and write the bundle in parts (scripts/gpu_train.sh calls this)."""
-    from pokedex.gpurun import run
+    from pokedex.jobs.gpurun import run
 
     manifest = run(budget, list(ctx.args), out)
     keys = ("epochs_planned", "epochs_run", "probe_epoch_s", "train_s", "total_s", "metrics")
@@ -256,7 +256,7 @@ def gpu_ablation(
         str | None,
         typer.Option(
             envvar="POKEDEX_ABLATION_ARMS",
-            help="Comma-separated arms (default: all of pokedex.gpuablation.ARMS).",
+            help="Comma-separated arms (default: all of pokedex.jobs.gpuablation.ARMS).",
         ),
     ] = None,
     max_epochs: Annotated[
@@ -265,7 +265,7 @@ def gpu_ablation(
 ) -> None:
     """The recipe given by the Hydra overrides that follow, then one change at a time, all on one
     schedule sized to BUDGET; scored on the test split and the photos (scripts/gpu_ablation.sh)."""
-    from pokedex.gpuablation import ARMS, ablate, format_table
+    from pokedex.jobs.gpuablation import ARMS, ablate, format_table
 
     names = [a.strip() for a in arms.split(",") if a.strip()] if arms else list(ARMS)
     typer.echo(format_table(ablate(budget, list(ctx.args), out, names, max_epochs)))
@@ -278,7 +278,7 @@ def gpu_collect(
     out: Annotated[Path, typer.Option(help="Bundle folder to write.")] = Path("models/candidate"),
 ) -> None:
     """Check the parts a GPU run brought back and restore its bundle (then scripts/release.sh)."""
-    from pokedex.gpurun import collect
+    from pokedex.jobs.gpurun import collect
 
     if not folder.is_dir():
         raise PokedexError(f"{folder} is not a folder", exit_code=2)
@@ -334,7 +334,7 @@ def predict_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Recognize the Pokémon in each image."""
-    from pokedex.predict import format_record, predict_paths
+    from pokedex.jobs.predict import format_record, predict_paths
 
     failed = 0
     for record in predict_paths(paths, model, top_k):
@@ -358,7 +358,7 @@ def sweep_cmd(
     ] = None,
 ) -> None:
     """Hyperparameter search with Optuna (TPE + median pruning) over training overrides."""
-    from pokedex.sweep import sweep
+    from pokedex.jobs.sweep import sweep
 
     result = sweep(ctx.args, trials=trials, study=study, storage=storage, seed=seed)
     typer.echo(json.dumps(result.__dict__))
@@ -525,8 +525,8 @@ def export_cmd(
     ] = False,
 ) -> None:
     """Add ONNX fp32 and INT8 (static QDQ) variants to a bundle, checked against PyTorch."""
-    from pokedex.export import export, halve_weights
-    from pokedex.registry import resolve_model
+    from pokedex.jobs.export import export, halve_weights
+    from pokedex.store.registry import resolve_model
 
     if fp16_weights:
         halve_weights(resolve_model(model))
@@ -566,7 +566,7 @@ def bench_inference(
 ) -> None:
     """Eager fp32/bf16, torch.compile, ONNX Runtime fp32/INT8, OpenVINO and a pruned model."""
     from pokedex.benchmarks.inference import format_table, record_serving_default, run
-    from pokedex.registry import resolve_model
+    from pokedex.store.registry import resolve_model
 
     bundle_path = resolve_model(model).path
     rows = run(
@@ -637,8 +637,8 @@ def bench_serving(
     without HTTP."""
     from pokedex.benchmarks.serving import BATCH_CONCURRENCY, CONCURRENCY, run
     from pokedex.benchmarks.serving_report import print_table, write_outputs
-    from pokedex.registry import resolve_model
     from pokedex.serving.settings import Settings
+    from pokedex.store.registry import resolve_model
 
     default = Path("data/processed")
     if processed is None and default.is_dir():
@@ -713,8 +713,8 @@ def card_cmd(
     ] = None,
 ) -> None:
     """Write MODEL_CARD.md into a bundle from its recorded metrics, recipe and export checks."""
-    from pokedex.modelcard import write_card
-    from pokedex.registry import resolve_model
+    from pokedex.jobs.modelcard import write_card
+    from pokedex.store.registry import resolve_model
 
     if evaluation is not None and not evaluation.is_file():
         raise PokedexError(f"{evaluation}: no such file; give the metrics.json of an evaluation")
@@ -756,7 +756,7 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Test-split metrics, calibration, open-set threshold and a report (or --robustness)."""
-    from pokedex.registry import resolve_model
+    from pokedex.store.registry import resolve_model
 
     if robustness:
         from pokedex.evaluation.robustness import render_table
@@ -773,7 +773,7 @@ def evaluate_cmd(
         )
         typer.echo(render_table(report))
         return
-    from pokedex.evaluate import evaluate
+    from pokedex.jobs.evaluate import evaluate
 
     photos = photos or _env_path("POKEDEX_REAL_PHOTOS")
     metrics = evaluate(
@@ -798,7 +798,7 @@ def registry_register(
     name: Annotated[str, typer.Option(help="Registered model name.")] = "pokedex",
 ) -> None:
     """Log a bundle to MLflow and make it a version of the registered model."""
-    from pokedex.registry import register_bundle
+    from pokedex.store.registry import register_bundle
 
     mv = register_bundle(bundle, name=name, alias=alias or None)
     aliases = f" (alias {alias})" if alias else ""
@@ -830,7 +830,7 @@ def registry_promote(
     from pydantic import ValidationError
 
     from pokedex.evaluation.gate import GateSettings, format_comparison
-    from pokedex.promote import promote
+    from pokedex.jobs.promote import promote
 
     given = {"max_top1_drop": max_top1_drop, "max_ece_rise": max_ece_rise}
     try:
@@ -864,7 +864,7 @@ def registry_list(
     name: Annotated[str, typer.Option(help="Registered model name.")] = "pokedex",
 ) -> None:
     """Versions with their aliases, bundle version and recorded metrics."""
-    from pokedex.registry import format_versions, list_versions
+    from pokedex.store.registry import format_versions, list_versions
 
     typer.echo(format_versions(list_versions(name)))
 
@@ -877,7 +877,7 @@ def registry_alias(
     name: Annotated[str, typer.Option(help="Registered model name.")] = "pokedex",
 ) -> None:
     """Point an alias at a version with no gate: how a bad promotion is rolled back."""
-    from pokedex.registry import set_alias
+    from pokedex.store.registry import set_alias
 
     before = set_alias(name, alias, version)
     typer.echo(f"{name}@{alias}: version {before or 'none'} -> {version}")
@@ -919,8 +919,8 @@ def drift_cmd(
     from pokedex.monitoring.log import open_log
     from pokedex.monitoring.report import summary_lines, write_report
     from pokedex.monitoring.window import parse_window
-    from pokedex.registry import resolve_model
     from pokedex.serving.settings import Settings
+    from pokedex.store.registry import resolve_model
 
     try:
         served = Settings()  # the server's defaults: the same log and window
@@ -961,7 +961,7 @@ def drift_profile(
     """Build a bundle's drift reference on held-out data through the served-model path (image
     statistics, confidence, embeddings) and store it in the bundle."""
     from pokedex.monitoring.profile import build_profile, write_profile
-    from pokedex.registry import resolve_model
+    from pokedex.store.registry import resolve_model
 
     bundle = resolve_model(model)
     profile = build_profile(bundle, processed, split=split, max_images=max_images, variant=variant)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import pokedex.export as export_module
+import pokedex.jobs.export as export_module
 from pokedex.benchmarks import inference, variants
 from pokedex.benchmarks.inference import (
     Row,
@@ -22,7 +22,7 @@ from pokedex.benchmarks.pruning import make_permanent, mask_channels, remove_mas
 from pokedex.core.bundle import Bundle, read_bundle
 from pokedex.core.predictor import OnnxPredictor, default_variant
 from pokedex.errors import PokedexError
-from pokedex.export import export
+from pokedex.jobs.export import export
 from pokedex.models.net import PokedexNet
 from tests.test_export import LOOSE, copy_instead_of_quantizing, make_processed, make_tiny_bundle
 

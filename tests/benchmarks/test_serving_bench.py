@@ -20,7 +20,7 @@ from pokedex.cli import app
 from pokedex.core.bundle import read_bundle
 from pokedex.core.predictor import VARIANTS
 from pokedex.errors import PokedexError
-from pokedex.export import export_onnx
+from pokedex.jobs.export import export_onnx
 from pokedex.models.net import load_net
 from tests.test_export import make_processed, make_tiny_bundle
 

@@ -14,8 +14,8 @@ from pokedex.core.modelref import (
     parse_registry_ref,
 )
 from pokedex.errors import PokedexError
-from pokedex.registry import resolve_model, resolve_ref
 from pokedex.serving.model import check_reload_ref
+from pokedex.store.registry import resolve_model, resolve_ref
 
 MALFORMED = [
     "models:/pokedex",  # an alias or a version is required

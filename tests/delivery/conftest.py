@@ -23,7 +23,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from pokedex.localserver import stop
+from pokedex.benchmarks.localserver import stop
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = REPO / "dockerfiles"
@@ -47,8 +47,8 @@ def api_env_names() -> set[str]:
     from pokedex.serving.settings import Settings
 
     return {f"POKEDEX_{name.upper()}" for name in Settings.model_fields} | {
-        "POKEDEX_CACHE",  # pokedex.registry.cache_root
-        "MLFLOW_TRACKING_URI",  # pokedex.registry.tracking_uri
+        "POKEDEX_CACHE",  # pokedex.store.registry.cache_root
+        "MLFLOW_TRACKING_URI",  # pokedex.store.registry.tracking_uri
     }
 
 

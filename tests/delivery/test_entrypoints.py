@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pokedex.localserver import free_port
+from pokedex.benchmarks.localserver import free_port
 from tests.conftest import encode, sprite, write_raw
 from tests.delivery.conftest import (
     Dockerfile,

@@ -138,7 +138,7 @@ def test_vertex_job_runs_the_gpu_preset_on_the_train_image() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["POKEDEX_DATA_SOURCE"].startswith("gs://")
     assert _vertex()["baseOutputDirectory"]["outputUriPrefix"].startswith("gs://")
-    from pokedex.train import compose_config
+    from pokedex.jobs.train import compose_config
 
     config = compose_config(container["args"])
     assert config.name == "gpu"

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-import pokedex.evaluate as evaluate_module
+import pokedex.jobs.evaluate as evaluate_module
 from pokedex.core.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, update_meta
 from pokedex.core.schemas import EmbeddingMap
 from pokedex.data.unknowns import KINDS
 from pokedex.errors import PokedexError
-from pokedex.evaluate import evaluate
+from pokedex.jobs.evaluate import evaluate
 from tests.evaluation.conftest import CLASSES, COLOURS, SPLIT_SIZES, blob
 
 UNKNOWNS = 60  # per set, 12 of each generated kind: enough to see a rate, quick to run

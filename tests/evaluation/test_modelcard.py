@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pokedex.core.bundle import read_bundle, update_meta
-from pokedex.modelcard import CARD, render_card
+from pokedex.jobs.modelcard import CARD, render_card
 from tests.serving.conftest import write_bundle
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))
@@ -89,7 +89,7 @@ def test_photo_figures_come_from_the_evaluation_when_training_had_no_photos(
 
 
 def test_card_names_the_batch_mixing_of_the_recipe() -> None:
-    from pokedex.modelcard import _mixing
+    from pokedex.jobs.modelcard import _mixing
 
     assert _mixing({"mixup": 0.0, "cutmix": 0.0}) == "no mixup or CutMix"
     assert _mixing({"mixup": 0.0}) == "no mixup or CutMix"  # bundles from before CutMix

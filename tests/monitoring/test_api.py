@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from pokedex.localserver import free_port
+from pokedex.benchmarks.localserver import free_port
 from pokedex.monitoring.profile import REFERENCE_FILE
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings

@@ -24,8 +24,8 @@ import numpy as np
 import psutil
 import pytest
 
-from pokedex import localserver
-from pokedex.localserver import free_port, stop
+from pokedex.benchmarks import localserver
+from pokedex.benchmarks.localserver import free_port, stop
 from tests.serving.conftest import write_model_root
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import torch
 
-from pokedex.checkpoint import AtomicCheckpointIO
 from pokedex.data.prepare import prepare
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path, remove_stale_temps
+from pokedex.jobs.checkpoint import AtomicCheckpointIO
 from tests.conftest import write_raw
 from tests.figures import Figure
 
@@ -337,7 +337,7 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 
 @pytest.mark.slow
 def test_training_on_a_full_disk_exits_with_one_line(tmp_path: Path, figure: Figure) -> None:
-    from pokedex.train import compose_config, train
+    from pokedex.jobs.train import compose_config, train
 
     write_raw(tmp_path / "raw", per_species=8)
     processed = prepare(tmp_path / "raw", tmp_path / "processed", workers=1).out

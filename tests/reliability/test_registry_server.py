@@ -2,7 +2,7 @@
 
 Two halves:
 
-- fast: our download helper (:func:`pokedex.registry.download_bundle`) against a stand-in
+- fast: our download helper (:func:`pokedex.store.registry.download_bundle`) against a stand-in
   registry on 127.0.0.1 that lies: artifact listings naming ``../`` or absolute paths, a model
   version whose name or version number walks out of the cache, a ``file://`` source. Nothing may
   be written outside the cache folder, and a refused download leaves nothing inside it;
@@ -40,9 +40,9 @@ import httpx
 import pytest
 from mlflow.exceptions import MlflowException
 
-from pokedex import registry
+from pokedex.benchmarks.localserver import free_port
 from pokedex.errors import PokedexError
-from pokedex.localserver import free_port
+from pokedex.store import registry
 from tests.figures import Figure
 from tests.reliability.conftest import READY_TIMEOUT_S
 from tests.serving.conftest import write_bundle

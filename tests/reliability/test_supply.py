@@ -46,7 +46,9 @@ UNSAFE_CALLS = {"yaml.load", "yaml.unsafe_load", "yaml.full_load", "pd.read_pick
 UNSAFE_CALLS |= {f"mlflow.{flavour}.load_model" for flavour in ("pyfunc", "pytorch", "sklearn")}
 # (file, call): why it is safe
 ALLOWED = {
-    ("src/pokedex/export.py", "onnx.load"): "reads the intermediate file export itself just wrote",
+    ("src/pokedex/jobs/export.py", "onnx.load"): (
+        "reads the intermediate file export itself just wrote"
+    ),
 }
 # .npy: plain numeric arrays only (checked below), read with allow_pickle=False
 MODEL_SUFFIXES = {".json", ".safetensors", ".onnx", ".yaml", ".md", ".png", ".npy", ".csv"}

@@ -23,10 +23,10 @@ import pytest
 from fastapi.testclient import TestClient
 from onnx import TensorProto, helper, numpy_helper
 
+from pokedex.benchmarks.localserver import free_port, stop
 from pokedex.core.preprocess import PreprocessSpec
 from pokedex.dex.catalog import Species, save_catalog
 from pokedex.dex.typechart import TYPES, TypeChart
-from pokedex.localserver import free_port, stop
 from pokedex.serving.app import create_app
 from pokedex.serving.settings import Settings
 from tests.conftest import encode, sprite

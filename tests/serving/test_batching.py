@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from pokedex.benchmarks.localserver import free_port
 from pokedex.core.predictor import Outputs
-from pokedex.localserver import free_port
 from pokedex.serving.app import create_app
 from pokedex.serving.batching import BatcherClosedError, MicroBatcher, QueueFullError
 from pokedex.serving.metrics import Metrics

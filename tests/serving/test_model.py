@@ -12,9 +12,9 @@ import pytest
 from pokedex.core.bundle import npy_bytes
 from pokedex.core.openset import class_centroids, rule_score, score_table
 from pokedex.errors import PokedexError
-from pokedex.registry import resolve_ref
 from pokedex.serving.batching import Row
 from pokedex.serving.model import check_reload_ref, load_model
+from pokedex.store.registry import resolve_ref
 from tests.serving.conftest import CLASSES
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pokedex.data.prepare import prepare
-from pokedex.gpurun import MAX_FILES, PART_BYTES
+from pokedex.jobs.gpurun import MAX_FILES, PART_BYTES
 from tests.conftest import write_raw
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def smoke_overrides(processed: Path, out: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="session")
 def smoke_bundle(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle trained by the smoke preset on the synthetic data."""
-    from pokedex.train import compose_config, train
+    from pokedex.jobs.train import compose_config, train
 
     out = tmp_path_factory.mktemp("smoke-run")
     return train(compose_config(smoke_overrides(processed, out))).bundle.path

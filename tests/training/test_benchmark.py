@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from pokedex.benchmarks.training import PipelineResult, augment_preset, format_table, recipe
 from pokedex.cli import app
-from pokedex.train import compose_config
+from pokedex.jobs.train import compose_config
 
 
 def test_the_command_times_each_pipeline_on_the_test_data(processed: Path) -> None:

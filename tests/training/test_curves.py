@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pokedex.curves import csv_history, plot_comparison, plot_history
+from pokedex.jobs.curves import csv_history, plot_comparison, plot_history
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.evaluation.inference import predict_logits, run_net
-from pokedex.export import _torch_outputs
+from pokedex.jobs.export import _torch_outputs
 from pokedex.models.net import PokedexNet
 from tests.training.conftest import smoke_overrides, write_photo_folder
 
@@ -79,7 +79,7 @@ def test_inputs_take_the_dtype_of_the_weights_and_come_back_as_float32(runner: s
 def test_a_gpu_run_with_photo_validation_trains_and_scores_the_photos(
     processed: Path, tmp_path: Path
 ) -> None:
-    from pokedex.train import compose_config, train
+    from pokedex.jobs.train import compose_config, train
 
     photos = write_photo_folder(processed, tmp_path / "photos")
     cfg = compose_config(
@@ -94,7 +94,7 @@ def test_a_gpu_run_with_photo_validation_trains_and_scores_the_photos(
 
 
 def test_photo_validation_runs_in_a_cpu_training_run(processed: Path, tmp_path: Path) -> None:
-    from pokedex.train import compose_config, train
+    from pokedex.jobs.train import compose_config, train
 
     photos = write_photo_folder(processed, tmp_path / "photos")
     cfg = compose_config(smoke_overrides(processed, tmp_path / "runs", f"real_photos={photos}"))

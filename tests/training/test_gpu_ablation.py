@@ -10,7 +10,7 @@ import pytest
 
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
-from pokedex.gpuablation import CURVES, RESULTS, ablate, check_arms, format_table, noise
+from pokedex.jobs.gpuablation import CURVES, RESULTS, ablate, check_arms, format_table, noise
 from tests.training.conftest import gpu_script_env, run_gpu_script, write_photo_folder
 
 BUDGET = 300  # ample: epochs on this shared CPU have measured from 0.1 to 4.5 s

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pokedex import gpurun
 from pokedex.core.bundle import read_bundle
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
-from pokedex.gpurun import collect, size_epochs, write_return
-from pokedex.predict import TorchPredictor
+from pokedex.jobs import gpurun
+from pokedex.jobs.gpurun import collect, size_epochs, write_return
+from pokedex.jobs.predict import TorchPredictor
 from tests.training.conftest import gpu_script_env, run_gpu_script
 
 

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import torch
 
-from pokedex.sweep import PruneOnValidation, suggest, sweep
+from pokedex.jobs.sweep import PruneOnValidation, suggest, sweep
 from tests.training.conftest import smoke_overrides
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))

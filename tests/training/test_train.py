@@ -15,11 +15,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pokedex.checkpoint import AtomicCheckpointIO
 from pokedex.core.bundle import read_bundle
 from pokedex.errors import PokedexError
-from pokedex.predict import TorchPredictor
-from pokedex.train import compose_config, train
+from pokedex.jobs.checkpoint import AtomicCheckpointIO
+from pokedex.jobs.predict import TorchPredictor
+from pokedex.jobs.train import compose_config, train
 from tests.training.conftest import smoke_overrides
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pokedex.localserver import free_port
+from pokedex.benchmarks.localserver import free_port
 from pokedex.ui.api import ApiError, PokedexApi
 from tests.ui.conftest import PIKACHU, FakeApi
 

@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from pokedex.localserver import free_port, server_process
+from pokedex.benchmarks.localserver import free_port, server_process
 from tests.ui.bundle import BY_NAME, sprite, stranger, write_colour_bundle
 
 # generous ceilings: on a loaded 2-core box, starting Python processes alone can take minutes

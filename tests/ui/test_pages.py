@@ -10,7 +10,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pokedex.localserver import free_port
+from pokedex.benchmarks.localserver import free_port
 from tests.conftest import encode
 from tests.ui.bundle import BY_NAME, sprite
 from tests.ui.conftest import PIKACHU, FakeApi, MakeApp, prediction

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pokedex.benchmarks.localserver import free_port
 from pokedex.core.schemas import SpeciesSummary
-from pokedex.localserver import free_port
 from pokedex.ui.examples import COUNT, candidates
 from tests.conftest import encode
 from tests.ui.bundle import BY_NAME, SPECIES, sprite

@@ -23,11 +23,11 @@ import torch
 
 from pokedex.benchmarks.variants import BATCH, EAGER, ROWS, Context, NotInstalledError, Predict
 from pokedex.core.bundle import read_bundle, update_meta
+from pokedex.core.onnx_check import load_onnx_checked
 from pokedex.core.predictor import VARIANTS
 from pokedex.core.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
-from pokedex.export import sample_canvases
-from pokedex.onnx_check import load_onnx_checked
+from pokedex.jobs.export import sample_canvases
 
 log = logging.getLogger(__name__)
 MAX_TOP1_LOSS = 0.01  # a serving default may lose at most 1 point of top-1 against eager fp32
@@ -133,7 +133,7 @@ def run(
     bf16 autocast has no fast kernels on a CPU without AVX-512 BF16 or AMX, so its top-1 is
     over the first ``bf16_images``, and every timing stops early after ``budget_s``.
     """
-    from pokedex.registry import resolve_model
+    from pokedex.store.registry import resolve_model
 
     bundle = resolve_model(str(ref))
     for name in VARIANTS.values():

@@ -44,8 +44,8 @@ def run(
 ) -> tuple[float, list[PackResult]]:
     """Top-1 on the original test canvases, and one result per ``(size, quality, alpha
     quality)`` setting."""
-    from pokedex.predict import TorchPredictor
-    from pokedex.registry import resolve_model
+    from pokedex.jobs.predict import TorchPredictor
+    from pokedex.store.registry import resolve_model
 
     predictor = TorchPredictor(resolve_model(bundle_ref))
     bundle = predictor.bundle

@@ -36,6 +36,7 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from pokedex.benchmarks.loadgen import MB, LevelResult, process_rss, run_level
+from pokedex.benchmarks.localserver import free_port, server_process
 from pokedex.core.bundle import Bundle
 from pokedex.core.predictor import (
     VARIANTS,
@@ -45,8 +46,7 @@ from pokedex.core.predictor import (
 )
 from pokedex.core.preprocess import canvases_to_input
 from pokedex.errors import PokedexError
-from pokedex.export import sample_canvases, synthetic_canvases
-from pokedex.localserver import free_port, server_process
+from pokedex.jobs.export import sample_canvases, synthetic_canvases
 
 log = logging.getLogger(__name__)
 

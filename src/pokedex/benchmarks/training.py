@@ -149,7 +149,7 @@ def recipe(experiment: str = "cpu") -> Recipe:
     """The model, input size, batch size and augmentation of ``experiment=<experiment>``."""
     from omegaconf import OmegaConf
 
-    from pokedex.train import compose_config
+    from pokedex.jobs.train import compose_config
 
     cfg = compose_config([f"experiment={experiment}"])
     augment = AugmentConfig(**OmegaConf.to_container(cfg.augment))  # type: ignore[arg-type]
@@ -161,7 +161,7 @@ def augment_preset(name: str) -> AugmentConfig:
     from omegaconf import OmegaConf
 
     from pokedex.errors import PokedexError
-    from pokedex.train import CONFIG_DIR
+    from pokedex.jobs.train import CONFIG_DIR
 
     path = Path(CONFIG_DIR) / "augment" / f"{name}.yaml"
     if not path.is_file():

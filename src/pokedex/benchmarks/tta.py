@@ -20,8 +20,8 @@ from pokedex.evaluation.metrics import accuracy
 def run(bundle_ref: str, processed: Path, photos: Path | None) -> list[dict[str, float | str]]:
     """One row per image set: top-1/top-5 plain and flip-averaged, and seconds for each."""
     from pokedex.core.predictor import softmax
-    from pokedex.predict import TorchPredictor
-    from pokedex.registry import resolve_model
+    from pokedex.jobs.predict import TorchPredictor
+    from pokedex.store.registry import resolve_model
 
     predictor = TorchPredictor(resolve_model(bundle_ref))
     bundle = predictor.bundle

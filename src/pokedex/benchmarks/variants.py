@@ -20,10 +20,10 @@ import torch
 
 from pokedex.benchmarks.pruning import prune_net
 from pokedex.core.bundle import Bundle
+from pokedex.core.onnx_check import load_onnx_checked
 from pokedex.core.predictor import OPENVINO_CPU_CONFIG, VARIANTS, OnnxPredictor
-from pokedex.export import export_onnx
+from pokedex.jobs.export import export_onnx
 from pokedex.models.net import load_net
-from pokedex.onnx_check import load_onnx_checked
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (N, 3, H, W) float32 -> (N, C) species logits
 BATCH = 32  # the throughput batch; compiled code is warmed up on it

@@ -3,7 +3,7 @@
 A REF is a bundle folder or a registry URI: ``models:/<name>@<alias>`` or
 ``models:/<name>/<version>``, one of the two required and nothing else accepted (no paths, no
 URLs), so a REF can neither steer a download out of the registry cache nor make the API fetch
-a URL. Turning a REF into a local bundle folder is :func:`pokedex.registry.resolve_ref`.
+a URL. Turning a REF into a local bundle folder is :func:`pokedex.store.registry.resolve_ref`.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class OnnxPredictor:
         if variant not in VARIANTS:
             raise PokedexError(f"unknown model variant {variant!r}: use one of {sorted(VARIANTS)}")
         path = self.bundle.file(VARIANTS[variant])
-        from pokedex.onnx_check import load_onnx_checked
+        from pokedex.core.onnx_check import load_onnx_checked
 
         load_onnx_checked(path)  # single-file models only: never follow external data paths
         self.variant = variant

@@ -35,8 +35,8 @@ from pokedex.core.schemas import (
 from pokedex.dex.catalog import Species, load_catalog, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
-from pokedex.registry import resolve_ref
 from pokedex.serving.batching import Row
+from pokedex.store.registry import resolve_ref
 
 log = logging.getLogger(__name__)
 

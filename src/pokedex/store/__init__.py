@@ -1,2 +1,3 @@
-"""Stores below serving and monitoring: the prediction log, which the API writes and the drift
-check reads. Nothing here imports either of them (the layer contracts in pyproject.toml)."""
+"""Where things are kept: the prediction log, which the API writes and the drift check reads,
+and the model registry (MLflow), which turns a model REF into a bundle folder. Nothing here
+imports serving or monitoring (the layer contracts in pyproject.toml)."""

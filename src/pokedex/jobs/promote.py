@@ -13,7 +13,7 @@ from pathlib import Path
 from pokedex.core.bundle import read_bundle
 from pokedex.core.modelref import parse_registry_ref
 from pokedex.evaluation.gate import Comparison, GateSettings, compare
-from pokedex.registry import (
+from pokedex.store.registry import (
     PRODUCTION,
     alias_version,
     download_bundle,

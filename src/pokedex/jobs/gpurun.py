@@ -77,7 +77,7 @@ def size_epochs(
 
 def train_timed(overrides: list[str]) -> tuple[Any, EpochClock, float]:
     """Train with these Hydra overrides; return the result, its epoch clock and its seconds."""
-    from pokedex.train import compose_config, train
+    from pokedex.jobs.train import compose_config, train
 
     clock = EpochClock()
     started = time.perf_counter()

@@ -30,12 +30,12 @@ from onnxruntime.quantization import (
 from torch import nn
 
 from pokedex.core.bundle import Bundle, update_meta
+from pokedex.core.onnx_check import load_onnx_checked
 from pokedex.core.predictor import OUTPUTS, VARIANTS
 from pokedex.core.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_file
 from pokedex.models.net import PokedexNet, load_net
-from pokedex.onnx_check import load_onnx_checked
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -228,7 +228,7 @@ def export(
     it both use synthetic canvases, which is only good for a smoke test (logged as a warning).
     Raises PokedexError, leaving the bundle untouched, when a check fails.
     """
-    from pokedex.registry import resolve_model
+    from pokedex.store.registry import resolve_model
 
     bundle = resolve_model(str(ref))
     net = load_net(bundle)

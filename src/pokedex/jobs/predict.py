@@ -14,7 +14,7 @@ from pokedex.core.bundle import Bundle
 from pokedex.core.predictor import softmax
 from pokedex.core.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
-from pokedex.registry import resolve_model
+from pokedex.store.registry import resolve_model
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 

@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from pokedex.errors import PokedexError
-from pokedex.gpurun import (
+from pokedex.jobs.gpurun import (
     MARGIN_S,
     SLOWDOWN,
     device_name,
@@ -52,7 +52,7 @@ def check_arms(names: list[str], overrides: list[str]) -> dict[str, list[str]]:
     """The arms' overrides, each composed and its augmentation built before any training, so a
     mistyped arm or a change the base already has fails now rather than after the probe."""
     from pokedex.data.augment import AugmentConfig
-    from pokedex.train import compose_config
+    from pokedex.jobs.train import compose_config
 
     unknown = [n for n in names if n not in ARMS]
     if unknown or not names:
@@ -123,7 +123,7 @@ def ablate(
             }
         )
         if (result.run_dir / "metrics.csv").is_file():
-            from pokedex.curves import csv_history
+            from pokedex.jobs.curves import csv_history
 
             histories[name] = csv_history(result.run_dir / "metrics.csv")
     report = {
@@ -141,7 +141,7 @@ def ablate(
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS).write_text(json.dumps(report, indent=2) + "\n")
     if histories:
-        from pokedex.curves import plot_comparison
+        from pokedex.jobs.curves import plot_comparison
 
         title = f"ablation: {epochs} epochs per arm"
         plot_comparison(histories, out / CURVES, title=title)

@@ -107,7 +107,7 @@ def evaluate(
     """
     from pokedex.models.net import load_net
     from pokedex.provenance import data_version
-    from pokedex.registry import resolve_model
+    from pokedex.store.registry import resolve_model
 
     start = time.perf_counter()
     bundle = (

@@ -15,7 +15,6 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from pokedex.checkpoint import AtomicCheckpointIO
 from pokedex.core.bundle import Bundle, write_bundle
 from pokedex.core.preprocess import PreprocessSpec
 from pokedex.data.augment import AugmentConfig
@@ -23,6 +22,7 @@ from pokedex.data.datamodule import PackedDataModule
 from pokedex.data.pack import pack_provenance
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path
+from pokedex.jobs.checkpoint import AtomicCheckpointIO
 from pokedex.models.module import PokedexModule
 from pokedex.provenance import data_version, git_state, package_versions
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # Lightning installs its own console handler; ours (on the root logger) already prints its records
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).handlers.clear()
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).parents[1] / "configs"
 
 
 @dataclass
@@ -116,7 +116,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     init: dict[str, str] = {}
     if cfg.init:
         from pokedex.models.net import init_from_bundle
-        from pokedex.registry import resolve_model
+        from pokedex.store.registry import resolve_model
 
         start = resolve_model(str(cfg.init))
         init = {"init_version": str(start.meta.get("version", start.path.name))}
@@ -146,7 +146,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         *(extra_callbacks or []),
     ]
     if cfg.real_photos:
-        from pokedex.evaluate import PhotoValidation
+        from pokedex.jobs.evaluate import PhotoValidation
 
         callbacks.append(PhotoValidation(Path(cfg.real_photos), spec, dm.classes))
     t = cfg.trainer
@@ -182,7 +182,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     metrics["epochs"] = trainer.current_epoch
 
     if cfg.real_photos and trainer.is_global_zero:
-        from pokedex.evaluate import evaluate_labelled
+        from pokedex.jobs.evaluate import evaluate_labelled
 
         photos = evaluate_labelled(module.net, spec, dm.classes, Path(cfg.real_photos))
         metrics.update({f"photos/{k}": v for k, v in photos.items()})
@@ -200,7 +200,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
 
 
 def _plot_curves(cfg: DictConfig, logger: Any, run_dir: Path) -> None:
-    from pokedex.curves import csv_history, mlflow_history, plot_history
+    from pokedex.jobs.curves import csv_history, mlflow_history, plot_history
 
     if cfg.logger.kind == "mlflow":
         history = mlflow_history(cfg.logger.tracking_uri, logger.run_id)

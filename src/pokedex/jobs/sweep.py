@@ -14,7 +14,7 @@ import lightning as L
 import optuna
 from omegaconf import DictConfig
 
-from pokedex.train import compose_config, train
+from pokedex.jobs.train import compose_config, train
 
 log = logging.getLogger(__name__)
 
