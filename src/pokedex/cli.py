@@ -317,7 +317,7 @@ def data_report(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("reports/data"),
 ) -> None:
     """Dataset statistics as markdown + figures."""
-    from pokedex.data.report import write_report
+    from pokedex.data.dataset_report import write_report
 
     typer.echo(str(write_report(processed, out)))
 
@@ -916,8 +916,8 @@ def drift_cmd(
     from pydantic import ValidationError
 
     from pokedex.monitoring.check import check_drift, reference_of
+    from pokedex.monitoring.drift_report import summary_lines, write_report
     from pokedex.monitoring.log import open_log
-    from pokedex.monitoring.report import summary_lines, write_report
     from pokedex.monitoring.window import parse_window
     from pokedex.serving.settings import Settings
     from pokedex.store.registry import resolve_model

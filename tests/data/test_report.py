@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pokedex.data.report import write_report
+from pokedex.data.dataset_report import write_report
 from pokedex.dex.catalog import STATS, Species, save_catalog
 from pokedex.errors import PokedexError
 

@@ -206,7 +206,7 @@ def _served_metric_names() -> set[str]:
     """Every metric family the API registers."""
     from prometheus_client import CollectorRegistry
 
-    from pokedex.serving.metrics import Metrics
+    from pokedex.serving.prometheus import Metrics
 
     registry = CollectorRegistry()
     Metrics(registry)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from pokedex.evaluation.calibration import reliability
-from pokedex.evaluation.report import per_species_csv, reliability_png, render_report
+from pokedex.evaluation.metrics_report import per_species_csv, reliability_png, render_report
 
 
 def _metrics(false_accept: float) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pokedex.serving.metrics import Metrics
+from pokedex.serving.prometheus import Metrics
 
 ROOT = Path(__file__).resolve().parents[2] / "monitoring"
 PROMETHEUS = ROOT / "prometheus"

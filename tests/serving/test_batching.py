@@ -19,7 +19,7 @@ from pokedex.benchmarks.localserver import free_port
 from pokedex.core.predictor import Outputs
 from pokedex.serving.app import create_app
 from pokedex.serving.batching import BatcherClosedError, MicroBatcher, QueueFullError
-from pokedex.serving.metrics import Metrics
+from pokedex.serving.prometheus import Metrics
 from tests.serving.conftest import MakeSettings
 
 

@@ -35,7 +35,7 @@ from pokedex.core.schemas import (
     Weakness,
 )
 from pokedex.dex.catalog import STATS
-from pokedex.serving.metrics import Metrics
+from pokedex.serving.prometheus import Metrics
 from pokedex.ui.api import PokedexApi
 from tests.ui.bundle import BY_NAME, SPECIES, embedding_map, sprite_means, typechart
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from pokedex.serving.metrics import Metrics
+from pokedex.serving.prometheus import Metrics
 from pokedex.ui.latency import quantile, route_latency
 
 

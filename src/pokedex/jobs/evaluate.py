@@ -34,7 +34,7 @@ from pokedex.evaluation.metrics import (
     type_targets,
     types_f1,
 )
-from pokedex.evaluation.report import per_species_csv, reliability_png, render_report
+from pokedex.evaluation.metrics_report import per_species_csv, reliability_png, render_report
 from pokedex.evaluation.tracking import log_evaluation
 from pokedex.io import atomic_path, check_replaceable, write_bytes_atomic, write_json_atomic
 

@@ -15,18 +15,18 @@ from fastapi_offline import FastAPIOffline
 
 from pokedex import __version__
 from pokedex.serving.batching import MicroBatcher
+from pokedex.serving.driftwatch import DriftMonitor, watch
 from pokedex.serving.errors import install_handlers
-from pokedex.serving.metrics import Metrics
 from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pokedex.serving.model import load_model
-from pokedex.serving.monitor import DriftMonitor, watch
+from pokedex.serving.prometheus import Metrics
 from pokedex.serving.routes import (
     admin,
     health,
-    metrics,
     model,
     monitoring,
     predict,
+    prometheus,
     species,
     types,
 )
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # added last, so outermost: it sees every answer, 413s included
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.include_router(prometheus.router)
     app.include_router(predict.build_router(settings))
     app.include_router(species.router)
     app.include_router(types.router)

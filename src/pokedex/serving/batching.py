@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pokedex.core.predictor import Outputs
-from pokedex.serving.metrics import Metrics
+from pokedex.serving.prometheus import Metrics
 
 log = logging.getLogger(__name__)
 

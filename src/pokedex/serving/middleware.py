@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pokedex.serving.jsonlog import request_id
-from pokedex.serving.metrics import Metrics
+from pokedex.serving.prometheus import Metrics
 
 access_log = logging.getLogger("pokedex.access")
 

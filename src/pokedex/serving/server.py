@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from pokedex.errors import PokedexError
 from pokedex.serving.app import create_app
 from pokedex.serving.jsonlog import log_config
-from pokedex.serving.metrics import MULTIPROC_DIR
+from pokedex.serving.prometheus import MULTIPROC_DIR
 from pokedex.serving.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pokedex.serving.batching import MicroBatcher
+from pokedex.serving.driftwatch import DriftMonitor
 from pokedex.serving.errors import ApiError
-from pokedex.serving.metrics import Metrics
 from pokedex.serving.model import ServedModel
-from pokedex.serving.monitor import DriftMonitor
+from pokedex.serving.prometheus import Metrics
 from pokedex.serving.settings import Settings
 from pokedex.store.predlog import PredictionLog
 

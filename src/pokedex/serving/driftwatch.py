@@ -23,8 +23,8 @@ from pokedex.monitoring.drift import DriftReport
 from pokedex.monitoring.log import open_log
 from pokedex.monitoring.profile import REFERENCE_FILE, Profile
 from pokedex.monitoring.window import Window, parse_window
-from pokedex.serving.metrics import Metrics
 from pokedex.serving.model import ServedModel
+from pokedex.serving.prometheus import Metrics
 
 log = logging.getLogger(__name__)
 
