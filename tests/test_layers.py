@@ -37,7 +37,7 @@ def test_contract_is_kept(contract: str) -> None:
 
 
 def test_a_broken_contract_is_reported_with_its_chain(tmp_path: Path) -> None:
-    # the check can fail: a contract the code breaks (the CLI imports serving) is reported
+    # the check can fail: a contract the code breaks (`pokedex serve` imports serving) is reported
     config = tmp_path / "pyproject.toml"
     config.write_text(
         '[tool.importlinter]\nroot_package = "pokedex"\n\n'
@@ -47,4 +47,4 @@ def test_a_broken_contract_is_reported_with_its_chain(tmp_path: Path) -> None:
     )
     result = lint_imports(config)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "pokedex.cli -> pokedex.serving" in result.stdout
+    assert "pokedex.cli.serve -> pokedex.serving.server" in result.stdout

@@ -23,6 +23,23 @@ from pokedex.data.pack import decode_blobs, describe_setting, encode_canvases
 from pokedex.errors import PokedexError
 from pokedex.evaluation.metrics import accuracy
 
+# the settings measured when none is given: SIZE:QUALITY[:ALPHA_QUALITY]
+SETTINGS = ("48:85", "64:85", "64:95", "96:85", "128:100")
+
+
+def parse_setting(text: str) -> tuple[int, int, int]:
+    """``"64:85"`` or ``"96:70:50"`` as ``(size, quality, alpha quality)``; the alpha quality
+    is 100 (exact) when not given. A malformed setting is a usage error."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        raise PokedexError(
+            f"--setting {text!r}: expected SIZE:QUALITY or SIZE:QUALITY:ALPHA_QUALITY, "
+            "e.g. 64:85 or 96:70:50",
+            exit_code=2,
+        )
+    size, quality, alpha = (*map(int, parts), 100)[:3]
+    return size, quality, alpha
+
 
 @dataclass
 class PackResult:

@@ -48,6 +48,11 @@ ARMS: dict[str, list[str]] = {
 FIGURES = ("test/acc_top1", "test/acc_top5", "photos/acc_top1", "photos/acc_top5")
 
 
+def parse_arms(text: str | None) -> list[str]:
+    """The arm names of a comma-separated list; all of :data:`ARMS` when none is given."""
+    return [a.strip() for a in text.split(",") if a.strip()] if text else list(ARMS)
+
+
 def check_arms(names: list[str], overrides: list[str]) -> dict[str, list[str]]:
     """The arms' overrides, each composed and its augmentation built before any training, so a
     mistyped arm or a change the base already has fails now rather than after the probe."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pokedex.core.bundle import read_bundle
 from pokedex.core.modelref import parse_registry_ref
-from pokedex.evaluation.gate import Comparison, GateSettings, compare
+from pokedex.errors import PokedexError
+from pokedex.evaluation.gate import Comparison, GateSettings, compare, format_comparison
 from pokedex.store.registry import (
     PRODUCTION,
     alias_version,
@@ -31,6 +34,15 @@ class Promotion:
     production: str | None  # the version that held the alias before
     comparison: Comparison | None  # None when the candidate already was production
     promoted: bool
+
+
+def gate_settings(**margins: float | None) -> GateSettings:
+    """The gate's margins: those given, the rest from ``POKEDEX_GATE_*`` or the defaults; an
+    invalid margin is a usage error (exit code 2)."""
+    try:
+        return GateSettings(**{k: v for k, v in margins.items() if v is not None})
+    except ValidationError as exc:
+        raise PokedexError(f"invalid gate margin: {exc.errors()[0]['msg']}", exit_code=2) from None
 
 
 def promote(
@@ -73,3 +85,27 @@ def _gate_tags(comparison: Comparison, replaced: str | None) -> dict[str, str]:
         "gate.data_version": comparison.data_version,
         "gate.replaced": replaced or "none",
     }
+
+
+def verdict_lines(result: Promotion, *, dry_run: bool) -> list[str]:
+    """What the gate decided, as the lines `pokedex registry promote` prints: the comparison
+    table, the verdict with its reasons, and where ``production`` points now."""
+    if result.comparison is None:
+        return [f"{result.name} version {result.candidate} already is production"]
+    old = result.production and f"v{result.production}"
+    lines = [format_comparison(result.comparison, f"v{result.candidate}", old)]
+    if not result.comparison.accepted:
+        return [
+            *lines,
+            f"verdict: REFUSED ({'; '.join(result.comparison.reasons)})",
+            f"production stays at version {result.production}",
+        ]
+    if result.production is None:
+        verdict = "no production model yet: the candidate becomes production"
+    else:
+        verdict = "the candidate is within the margins"
+    action = "would move" if dry_run else "moved"
+    return [
+        *lines,
+        f"verdict: PROMOTE ({verdict}); production {action} to version {result.candidate}",
+    ]

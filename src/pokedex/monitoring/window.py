@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pokedex.errors import PokedexError
+
 MAX_ROWS = 100_000  # the most recent rows a check reads, whatever the window
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _WINDOW = re.compile(r"(\d{1,9})([smhd]?)")
@@ -40,3 +42,12 @@ def parse_window(text: str) -> Window:
     if span > _MAX_SPAN:
         raise ValueError(f"window {text!r}: at most {_MAX_SPAN.days} days")
     return Window(text=f"{value}{unit}", span=span)
+
+
+def choose_window(given: str | None, default: str) -> Window:
+    """The window a check compares: ``given``, else ``default``; a malformed one is a usage
+    error (exit code 2) that says what a window looks like."""
+    try:
+        return parse_window(given or default)
+    except ValueError as exc:
+        raise PokedexError(str(exc), exit_code=2) from exc

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pokedex.errors import PokedexError
 from pokedex.monitoring.window import parse_window
 
 MB = 1024 * 1024
@@ -73,3 +74,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_window(cls, value: str) -> str:
         return parse_window(value).text  # ValueError names the accepted forms
+
+
+def settings_from_env() -> Settings:
+    """The settings of the environment; a bad ``POKEDEX_*`` value is a usage error (exit code 2)
+    that names the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = f"POKEDEX_{str(first['loc'][0]).upper()}"
+        raise PokedexError(f"{name}: {first['msg']}", exit_code=2) from exc
