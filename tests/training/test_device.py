@@ -18,7 +18,6 @@ from torch import nn
 
 from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.evaluation.inference import predict_logits, run_net
-from pokedex.jobs.export import _torch_outputs
 from pokedex.models.net import PokedexNet
 from tests.training.conftest import smoke_overrides, write_photo_folder
 
@@ -52,8 +51,8 @@ RUNNERS: dict[str, Callable[[nn.Module, np.ndarray], object]] = {
     "run_net (evaluation, calibration, embeddings, centroids)": lambda net, c: run_net(
         net, c, SPEC, features=True
     ),
-    "_torch_outputs (export parity)": lambda net, c: _torch_outputs(
-        net, canvases_to_input(c, SPEC)
+    "predict_logits(types=True) (export parity)": lambda net, c: predict_logits(
+        net, canvases_to_input(c, SPEC), types=True
     ),
 }
 

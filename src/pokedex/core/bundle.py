@@ -23,7 +23,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,10 +31,14 @@ from pokedex.core.preprocess import PreprocessSpec
 from pokedex.errors import PokedexError
 from pokedex.io import atomic_path, write_json_atomic
 
+if TYPE_CHECKING:
+    from pokedex.dex.catalog import Species
+
 FORMAT_VERSION = 1
 REQUIRED = ("bundle.json", "classes.json")
 EMBEDDINGS_FILE = "embeddings.json"
 CENTROIDS_FILE = "centroids.npy"
+CATALOG_FILE = "catalog.json"
 
 
 @dataclass
@@ -108,7 +112,7 @@ def write_bundle(
 
             save_catalog(
                 load_catalog(processed / "catalog.json"),
-                tmp / "catalog.json",
+                tmp / CATALOG_FILE,
                 with_descriptions=False,
             )
             shutil.copyfile(processed / "typechart.json", tmp / "typechart.json")
@@ -123,6 +127,14 @@ def update_meta(bundle: Bundle, **changes: Any) -> Bundle:
     meta = {**bundle.meta, **changes}
     write_json_atomic(bundle.path / "bundle.json", meta)
     return read_bundle(bundle.path)
+
+
+def read_catalog(bundle: Bundle) -> dict[str, Species]:
+    """The species facts the bundle carries, by name; empty when it carries none."""
+    from pokedex.dex.catalog import load_catalog
+
+    path = bundle.path / CATALOG_FILE
+    return load_catalog(path) if path.is_file() else {}
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

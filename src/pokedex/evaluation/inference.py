@@ -60,15 +60,19 @@ def run_net(
 
 
 @torch.no_grad()
-def predict_logits(net: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Species logits ``(N, C)`` for preprocessed inputs ``(N, 3, H, W)``."""
+def predict_logits(
+    net: torch.nn.Module, inputs: np.ndarray, batch_size: int = 256, *, types: bool = False
+) -> np.ndarray:
+    """Species logits ``(N, C)`` for preprocessed inputs ``(N, 3, H, W)``; with ``types``, the
+    species and type logits side by side ``(N, C + T)`` (export's parity reference)."""
     from pokedex.models.net import net_input, to_numpy
 
     was_training = net.training
     net.eval()
     out = []
     for i in range(0, len(inputs), batch_size):
-        out.append(to_numpy(net(net_input(net, inputs[i : i + batch_size]))[0]))
+        species, type_logits = net(net_input(net, inputs[i : i + batch_size]))  # (B, C), (B, T)
+        out.append(to_numpy(torch.cat([species, type_logits], dim=1) if types else species))
     net.train(was_training)
     return np.concatenate(out)
 

@@ -16,17 +16,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 
 from pokedex.core import openset
-from pokedex.core.bundle import CENTROIDS_FILE, EMBEDDINGS_FILE, Bundle, npy_bytes, update_meta
-from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
+from pokedex.core.bundle import (
+    CATALOG_FILE,
+    CENTROIDS_FILE,
+    EMBEDDINGS_FILE,
+    Bundle,
+    npy_bytes,
+    read_catalog,
+    update_meta,
+)
 from pokedex.data.photos import load_labelled_canvases
 from pokedex.data.unknowns import generate_unknowns
 from pokedex.evaluation import calibration
-from pokedex.evaluation.inference import NetOutputs, load_split, predict_logits, run_net
+from pokedex.evaluation.inference import NetOutputs, load_split, run_net
 from pokedex.evaluation.metrics import (
     accuracy,
     confused_pairs,
@@ -55,39 +61,18 @@ CONFUSED_IN_BUNDLE = 10  # the model page of the UI shows the worst pairs
 UNKNOWNS_PER_SET = 300  # generated non-Pokémon images per set (one set chooses, one measures)
 
 
-def evaluate_labelled(
-    net: torch.nn.Module, spec: PreprocessSpec, classes: list[str], source: Path
-) -> dict[str, float]:
-    """Accuracy on a folder/zip of ``species/image`` files, choosing among all ``classes``."""
-    canvases, labels, _ = load_labelled_canvases(source, classes)
-    logits = predict_logits(net, canvases_to_input(canvases, spec))
-    return accuracy(logits, labels)
-
-
-class PhotoValidation(L.Callback):
-    """Top-1/top-5 on a labelled photo set after every validation epoch, logged as ``photos/*``,
-    so the learning curves show the sprite-to-photo gap as it closes.
-    """
-
-    def __init__(self, source: Path, spec: PreprocessSpec, classes: list[str]) -> None:
-        canvases, self.labels, _ = load_labelled_canvases(source, classes)
-        self.inputs = canvases_to_input(canvases, spec)  # (N, 3, H, W), built once
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        scores = accuracy(predict_logits(module.net, self.inputs), self.labels)
-        module.log_dict({f"photos/{k}": v for k, v in scores.items() if k != "n"})
-
-
 def _species_types(bundle: Bundle, processed: Path) -> dict[str, tuple[str, ...]]:
-    for path in (bundle.path / "catalog.json", processed / "catalog.json"):
-        if path.is_file():
-            from pokedex.dex.catalog import load_catalog
+    """Each species' types: from the bundle's catalog, else from the processed data's."""
+    from pokedex.dex.catalog import load_catalog
 
-            return {name: s.types for name, s in load_catalog(path).items()}
-    log.info("no catalog.json in the bundle or %s: types F1 is not measured", processed)
-    return {}
+    if (bundle.path / CATALOG_FILE).is_file():
+        catalog = read_catalog(bundle)
+    elif (processed / CATALOG_FILE).is_file():
+        catalog = load_catalog(processed / CATALOG_FILE)
+    else:
+        log.info("no catalog.json in the bundle or %s: types F1 is not measured", processed)
+        return {}
+    return {name: s.types for name, s in catalog.items()}
 
 
 def evaluate(

@@ -34,6 +34,7 @@ from pokedex.core.onnx_check import load_onnx_checked
 from pokedex.core.predictor import OUTPUTS, VARIANTS
 from pokedex.core.preprocess import CANVAS, canvases_to_input
 from pokedex.errors import PokedexError
+from pokedex.evaluation.inference import predict_logits
 from pokedex.io import atomic_file
 from pokedex.models.net import PokedexNet, load_net
 
@@ -151,18 +152,6 @@ def _ort_outputs(path: Path, inputs: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-@torch.no_grad()
-def _torch_outputs(net: PokedexNet, inputs: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """The PyTorch reference: species and type logits ``(N, C + T)`` in fp32."""
-    from pokedex.models.net import net_input, to_numpy
-
-    out = []
-    for i in range(0, len(inputs), batch_size):
-        species, types = net(net_input(net, inputs[i : i + batch_size]))
-        out.append(to_numpy(torch.cat([species, types], dim=1)))
-    return np.concatenate(out)
-
-
 def sample_canvases(
     processed: Path, split: str, n: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +232,8 @@ def export(
         parity = synthetic_canvases(parity_images, seed + 1)
     calib_inputs = canvases_to_input(calibration, spec)  # (N, 3, size, size)
     parity_inputs = canvases_to_input(parity, spec)
-    reference = _torch_outputs(net, parity_inputs)
+    # the PyTorch reference: species and type logits (N, C + T) in fp32
+    reference = predict_logits(net, parity_inputs, batch_size=64, types=True)
     if not np.isfinite(reference).all():
         raise PokedexError(
             f"{bundle.path}: the PyTorch model gives non-finite logits; refusing to export"

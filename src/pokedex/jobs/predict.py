@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pokedex.core.bundle import Bundle
+from pokedex.core.bundle import Bundle, read_catalog
 from pokedex.core.predictor import softmax
 from pokedex.core.preprocess import decode, image_to_input
 from pokedex.errors import PokedexError
@@ -49,12 +49,7 @@ class TorchPredictor:
 
 
 def _types_of(bundle: Bundle) -> dict[str, list[str]]:
-    path = bundle.path / "catalog.json"
-    if not path.is_file():
-        return {}
-    from pokedex.dex.catalog import load_catalog
-
-    return {name: list(s.types) for name, s in load_catalog(path).items()}
+    return {name: list(s.types) for name, s in read_catalog(bundle).items()}
 
 
 def iter_images(paths: list[Path]) -> Iterator[Path]:

@@ -146,7 +146,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         *(extra_callbacks or []),
     ]
     if cfg.real_photos:
-        from pokedex.jobs.evaluate import PhotoValidation
+        from pokedex.evaluation.photos import PhotoValidation
 
         callbacks.append(PhotoValidation(Path(cfg.real_photos), spec, dm.classes))
     t = cfg.trainer
@@ -182,7 +182,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     metrics["epochs"] = trainer.current_epoch
 
     if cfg.real_photos and trainer.is_global_zero:
-        from pokedex.jobs.evaluate import evaluate_labelled
+        from pokedex.evaluation.photos import evaluate_labelled
 
         photos = evaluate_labelled(module.net, spec, dm.classes, Path(cfg.real_photos))
         metrics.update({f"photos/{k}": v for k, v in photos.items()})

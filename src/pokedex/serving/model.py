@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pokedex.core.bundle import EMBEDDINGS_FILE, Bundle, read_bundle
+from pokedex.core.bundle import EMBEDDINGS_FILE, Bundle, read_bundle, read_catalog
 from pokedex.core.modelref import is_registry_ref, parse_registry_ref
 from pokedex.core.openset import rule_score
 from pokedex.core.predictor import OnnxPredictor
@@ -32,7 +32,7 @@ from pokedex.core.schemas import (
     SpeciesScore,
     Weakness,
 )
-from pokedex.dex.catalog import Species, load_catalog, normalize_name
+from pokedex.dex.catalog import Species, normalize_name
 from pokedex.dex.typechart import TYPES, TypeChart
 from pokedex.errors import PokedexError
 from pokedex.serving.batching import Row
@@ -160,8 +160,8 @@ def load_model(
     """Load and warm up the model a REF names; PokedexError (or the runtime's error) if broken."""
     bundle = read_bundle(resolve_ref(ref))
     predictor = OnnxPredictor(bundle, variant=variant, threads=threads, runtime=runtime)
-    catalog_path, chart_path = bundle.path / "catalog.json", bundle.path / "typechart.json"
-    catalog = load_catalog(catalog_path) if catalog_path.is_file() else {}
+    catalog = read_catalog(bundle)
+    chart_path = bundle.path / "typechart.json"
     typechart = None
     if chart_path.is_file():
         try:
