@@ -107,6 +107,29 @@ def _check_all(root: Path, files: list[str], workers: int) -> list[ImageCheck]:
         return list(track(results, "validating images", total=len(files)))
 
 
+@dataclass(frozen=True)
+class _Sorted:
+    """The checked files: those kept, and those quarantined with their reasons."""
+
+    good: list[ImageCheck]
+    quarantined: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The kept images' species, near-duplicate groups and splits, in the order of ``good``."""
+
+    classes: list[str]
+    species: list[str]
+    hashes: np.ndarray  # (N, 32) dHash-256 bytes
+    groups: list[str]  # near-duplicate group id per image
+    splits: list[str]
+
+    @property
+    def label_of(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.classes)}
+
+
 def prepare(
     raw: Path,
     out: Path,
@@ -127,8 +150,53 @@ def prepare(
     listed = _read_metadata(root)
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     log.info("validating %d files under %s with %d workers", len(files), root, workers)
-    checks = _check_all(root, files, workers)
+    checked = _sort_checks(_check_all(root, files, workers), listed)
+    _refuse_unusable(files, checked)
+    split = _split(checked.good, seed=seed, val=val, test=test)
 
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        good, species, splits = checked.good, split.species, split.splits
+        manifest = _write_manifest(tmp / "manifest.csv", good, species, splits, split.label_of)
+        split_counts = _pack(tmp, good, species, splits, split.label_of)
+        (tmp / "classes.json").write_text(json.dumps(split.classes, indent=1) + "\n")
+        unmatched = _write_catalog(tmp, split.classes, metadata, descriptions)
+        build_gallery(tmp)
+        _copy_quarantine(root, tmp / "quarantine", checked.quarantined)
+        summary = {
+            "source": str(raw),
+            "data_version": hashlib.sha256(manifest).hexdigest()[:16],
+            "seed": seed,
+            "files": len(files),
+            "images": len(good),
+            "species": len(split.classes),
+            "splits": split_counts,
+            "species_per_split": {
+                s: len({sp for sp, sv in zip(species, splits, strict=True) if sv == s})
+                for s in SPLITS
+            },
+            "with_alpha": sum(c.has_alpha for c in good),
+            "quarantined": checked.quarantined,
+            **_metadata_mismatches(files, listed),
+            **_duplicates(good, split),
+            "unmatched_species": unmatched,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        write_json_atomic(tmp / "summary.json", summary)
+    log.info(
+        "prepared %d images of %d species in %.1f s (%d quarantined) -> %s",
+        len(checked.good),
+        len(split.classes),
+        summary["seconds"],
+        len(checked.quarantined),
+        out,
+    )
+    return PrepareResult(out=out, summary=summary)
+
+
+def _sort_checks(checks: list[ImageCheck], listed: dict[str, str]) -> _Sorted:
+    """Keep the valid images whose folder agrees with the metadata's label; quarantine the rest
+    with the reason of each."""
     quarantined: list[dict[str, str]] = []
     good: list[ImageCheck] = []
     for c in checks:
@@ -140,17 +208,19 @@ def prepare(
             good.append(c)
         else:
             quarantined.append({"path": c.path, "sha256": c.sha256, "reason": reason})
-    file_set = set(files)
-    missing = sorted(p for p in listed if p not in file_set)
-    unlisted = sorted(p for p in files if listed and p not in listed)
+    return _Sorted(good=good, quarantined=quarantined)
 
+
+def _refuse_unusable(files: list[str], checked: _Sorted) -> None:
+    """PokedexError when too many files are unusable, or a species keeps too few images."""
+    quarantined = checked.quarantined
     bad_fraction = len(quarantined) / max(1, len(files))
     if bad_fraction > MAX_BAD_FRACTION:
         raise PokedexError(
             f"{len(quarantined)} of {len(files)} images are unusable ({bad_fraction:.2%} > "
             f"{MAX_BAD_FRACTION:.1%}); first: {quarantined[0]['path']}: {quarantined[0]['reason']}"
         )
-    per_class = Counter(c.path.split("/")[0] for c in good)
+    per_class = Counter(c.path.split("/")[0] for c in checked.good)
     all_classes = sorted({f.split("/")[0] for f in files})
     small = sorted(k for k in all_classes if per_class[k] < MIN_IMAGES_PER_CLASS)
     if small:
@@ -159,63 +229,42 @@ def prepare(
             f"{', '.join(small[:10])}"
         )
 
-    classes = sorted(per_class)
-    label_of = {name: i for i, name in enumerate(classes)}
+
+def _metadata_mismatches(files: list[str], listed: dict[str, str]) -> dict[str, list[str]]:
+    """Files the metadata lists that are not there, and files there that it does not list."""
+    file_set = set(files)
+    return {
+        "metadata_missing_files": sorted(p for p in listed if p not in file_set),
+        "metadata_unlisted_files": sorted(p for p in files if listed and p not in listed),
+    }
+
+
+def _split(good: list[ImageCheck], *, seed: int, val: float, test: float) -> _Split:
+    """Fix the class order and split the images, near-duplicates always into one split."""
     species = [c.path.split("/")[0] for c in good]
     hashes = np.stack([np.frombuffer(c.dhash, dtype=np.uint8) for c in good])  # (N, 32)
     groups = near_duplicate_groups(species, hashes, max_distance=NEAR_DUPLICATE_DISTANCE)
     splits = assign_splits(species, groups, seed=seed, val=val, test=test)
+    return _Split(sorted(set(species)), species, hashes, groups, splits)
 
-    # exact duplicates: identical pixels (after decoding), whatever the file bytes
+
+def _duplicates(good: list[ImageCheck], split: _Split) -> dict[str, Any]:
+    """The summary's duplicate figures: exact (identical pixels after decoding, whatever the file
+    bytes), near (one split each) and held-out images similar to a train image."""
     by_pixels: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(good):
         by_pixels[c.pixel_hash].append(i)
     dup_groups = [g for g in by_pixels.values() if len(g) > 1]
+    species = split.species
     conflicts = [[good[i].path for i in g] for g in dup_groups if len({species[i] for i in g}) > 1]
-    similar = cross_split_similar(species, hashes, splits, SIMILAR_DISTANCE)
-
-    with atomic_path(out) as tmp:
-        tmp.mkdir(parents=True)
-        manifest = _write_manifest(tmp / "manifest.csv", good, species, splits, label_of)
-        split_counts = _pack(tmp, good, species, splits, label_of)
-        (tmp / "classes.json").write_text(json.dumps(classes, indent=1) + "\n")
-        unmatched = _write_catalog(tmp, classes, metadata, descriptions)
-        build_gallery(tmp)
-        _copy_quarantine(root, tmp / "quarantine", quarantined)
-        summary = {
-            "source": str(raw),
-            "data_version": hashlib.sha256(manifest).hexdigest()[:16],
-            "seed": seed,
-            "files": len(files),
-            "images": len(good),
-            "species": len(classes),
-            "splits": split_counts,
-            "species_per_split": {
-                s: len({sp for sp, sv in zip(species, splits, strict=True) if sv == s})
-                for s in SPLITS
-            },
-            "with_alpha": sum(c.has_alpha for c in good),
-            "quarantined": quarantined,
-            "metadata_missing_files": missing,
-            "metadata_unlisted_files": unlisted,
-            "exact_duplicate_groups": len(dup_groups),
-            "exact_duplicate_images": sum(len(g) for g in dup_groups),
-            "duplicates_with_conflicting_labels": conflicts,
-            "near_duplicate_groups": sum(1 for n in Counter(groups).values() if n > 1),
-            f"held_out_with_similar_train_image_d{SIMILAR_DISTANCE}": similar,
-            "unmatched_species": unmatched,
-            "seconds": round(time.perf_counter() - start, 1),
-        }
-        write_json_atomic(tmp / "summary.json", summary)
-    log.info(
-        "prepared %d images of %d species in %.1f s (%d quarantined) -> %s",
-        len(good),
-        len(classes),
-        summary["seconds"],
-        len(quarantined),
-        out,
-    )
-    return PrepareResult(out=out, summary=summary)
+    similar = cross_split_similar(species, split.hashes, split.splits, SIMILAR_DISTANCE)
+    return {
+        "exact_duplicate_groups": len(dup_groups),
+        "exact_duplicate_images": sum(len(g) for g in dup_groups),
+        "duplicates_with_conflicting_labels": conflicts,
+        "near_duplicate_groups": sum(1 for n in Counter(split.groups).values() if n > 1),
+        f"held_out_with_similar_train_image_d{SIMILAR_DISTANCE}": similar,
+    }
 
 
 def _write_manifest(

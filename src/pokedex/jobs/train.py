@@ -90,7 +90,41 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     (run_dir / "config.yaml").write_text(config_yaml)
 
     spec = PreprocessSpec(size=int(cfg.model.input_size))
-    dm = PackedDataModule(
+    dm = _datamodule(cfg, spec)
+    module = _module(cfg, dm)
+    init = _start_from(cfg, module, dm, resumed=ckpt_path is not None)
+    provenance = _provenance(cfg, init)
+    logger = build_logger(cfg.logger, run_dir, f"{cfg.name}-{run_dir.name}")
+    logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **provenance})
+    callbacks = [*_callbacks(cfg, run_dir / "checkpoints"), *(extra_callbacks or [])]
+    if cfg.real_photos:
+        from pokedex.evaluation.photos import PhotoValidation
+
+        callbacks.append(PhotoValidation(Path(cfg.real_photos), spec, dm.classes))
+    trainer = _trainer(cfg, run_dir, logger, callbacks)
+
+    metrics, best_score = _fit_and_test(trainer, module, dm, ckpt_path)
+    if cfg.real_photos and trainer.is_global_zero:
+        from pokedex.evaluation.photos import evaluate_labelled
+
+        photos = evaluate_labelled(module.net, spec, dm.classes, Path(cfg.real_photos))
+        metrics.update({f"photos/{k}": v for k, v in photos.items()})
+    final = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
+    logger.log_metrics(final, step=trainer.global_step)
+
+    if cfg.logger.kind == "mlflow":
+        provenance["mlflow_run_id"] = logger.run_id
+    _plot_curves(cfg, logger, run_dir)
+    bundle = _write_run_bundle(cfg, run_dir, module, dm, spec, metrics, provenance, config_yaml)
+    if hasattr(logger, "experiment") and cfg.logger.kind == "mlflow":
+        logger.experiment.log_artifacts(logger.run_id, str(bundle.path), artifact_path="bundle")
+    log.info("run finished: %s", {k: round(v, 4) for k, v in metrics.items()})
+    return TrainResult(run_dir=run_dir, metrics=metrics, bundle=bundle, best_score=best_score)
+
+
+def _datamodule(cfg: DictConfig, spec: PreprocessSpec) -> PackedDataModule:
+    """The packed splits, augmented as ``cfg.augment`` says."""
+    return PackedDataModule(
         cfg.data.root,
         spec,
         AugmentConfig(**OmegaConf.to_container(cfg.augment)),  # type: ignore[arg-type]
@@ -105,25 +139,38 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         backgrounds=cfg.data.get("backgrounds"),
         outliers=int(cfg.data.get("outliers") or 0),
     )
+
+
+def _module(cfg: DictConfig, dm: PackedDataModule) -> PokedexModule:
+    """The net and its training loop, sized by the data's classes and types."""
     net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}
-    module = PokedexModule(
+    return PokedexModule(
         net_cfg,
         dm.num_classes,
         dm.type_targets,
         **OmegaConf.to_container(cfg.optim),  # type: ignore[arg-type]
     )
 
-    init: dict[str, str] = {}
-    if cfg.init:
-        from pokedex.models.net import init_from_bundle
-        from pokedex.store.registry import resolve_model
 
-        start = resolve_model(str(cfg.init))
-        init = {"init_version": str(start.meta.get("version", start.path.name))}
-        if ckpt_path is None:  # a resumed run restores its own weights instead
-            init_from_bundle(module.net, start, dm.classes)
+def _start_from(
+    cfg: DictConfig, module: PokedexModule, dm: PackedDataModule, *, resumed: bool
+) -> dict[str, str]:
+    """Load the weights of the bundle ``cfg.init`` names (unless the run resumes from its own
+    checkpoint); the version started from, for the provenance."""
+    if not cfg.init:
+        return {}
+    from pokedex.models.net import init_from_bundle
+    from pokedex.store.registry import resolve_model
 
-    provenance = {
+    start = resolve_model(str(cfg.init))
+    if not resumed:
+        init_from_bundle(module.net, start, dm.classes)
+    return {"init_version": str(start.meta.get("version", start.path.name))}
+
+
+def _provenance(cfg: DictConfig, init: dict[str, str]) -> dict[str, Any]:
+    """The code, data, seed and package versions behind this run."""
+    return {
         **git_state(),
         **init,
         "data_version": data_version(Path(cfg.data.root)),
@@ -131,11 +178,11 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         "seed": cfg.seed,
         **{f"version/{k}": v for k, v in package_versions().items()},
     }
-    logger = build_logger(cfg.logger, run_dir, f"{cfg.name}-{run_dir.name}")
-    logger.log_hyperparams({**_flatten(OmegaConf.to_container(cfg)), **provenance})
 
-    ckpt_dir = run_dir / "checkpoints"
-    callbacks: list[L.Callback] = [
+
+def _callbacks(cfg: DictConfig, ckpt_dir: Path) -> list[L.Callback]:
+    """Keep the best and the last checkpoint, stop early, log the learning rate."""
+    return [
         L.pytorch.callbacks.ModelCheckpoint(
             dirpath=ckpt_dir, filename="best", monitor="val/acc_top1", mode="max", save_last=True
         ),
@@ -143,14 +190,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
             monitor="val/acc_top1", mode="max", patience=cfg.trainer.early_stopping_patience
         ),
         L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch"),
-        *(extra_callbacks or []),
     ]
-    if cfg.real_photos:
-        from pokedex.evaluation.photos import PhotoValidation
 
-        callbacks.append(PhotoValidation(Path(cfg.real_photos), spec, dm.classes))
+
+def _trainer(cfg: DictConfig, run_dir: Path, logger: Any, callbacks: list[L.Callback]) -> L.Trainer:
+    """The Lightning trainer ``cfg.trainer`` describes, writing checkpoints atomically."""
     t = cfg.trainer
-    trainer = L.Trainer(
+    return L.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,
@@ -170,6 +216,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         use_distributed_sampler=False,
         enable_model_summary=False,
     )
+
+
+def _fit_and_test(
+    trainer: L.Trainer, module: PokedexModule, dm: PackedDataModule, ckpt_path: str | None
+) -> tuple[dict[str, float], float]:
+    """Fit, then test the best epoch: its test metrics with the fit time and epochs, and its
+    val/acc_top1."""
     started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     fit_seconds = time.perf_counter() - started
@@ -180,23 +233,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     metrics = {k: float(v) for k, v in test.items()}
     metrics["fit_seconds"] = round(fit_seconds, 1)
     metrics["epochs"] = trainer.current_epoch
-
-    if cfg.real_photos and trainer.is_global_zero:
-        from pokedex.evaluation.photos import evaluate_labelled
-
-        photos = evaluate_labelled(module.net, spec, dm.classes, Path(cfg.real_photos))
-        metrics.update({f"photos/{k}": v for k, v in photos.items()})
-    final = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
-    logger.log_metrics(final, step=trainer.global_step)
-
-    if cfg.logger.kind == "mlflow":
-        provenance["mlflow_run_id"] = logger.run_id
-    _plot_curves(cfg, logger, run_dir)
-    bundle = _write_run_bundle(cfg, run_dir, module, dm, spec, metrics, provenance, config_yaml)
-    if hasattr(logger, "experiment") and cfg.logger.kind == "mlflow":
-        logger.experiment.log_artifacts(logger.run_id, str(bundle.path), artifact_path="bundle")
-    log.info("run finished: %s", {k: round(v, 4) for k, v in metrics.items()})
-    return TrainResult(run_dir=run_dir, metrics=metrics, bundle=bundle, best_score=best_score)
+    return metrics, best_score
 
 
 def _plot_curves(cfg: DictConfig, logger: Any, run_dir: Path) -> None:
