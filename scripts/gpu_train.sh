@@ -51,7 +51,7 @@ if [[ "$mode" == ablation ]] \
 fi
 if [[ "$mode" == run && "${GPU_TRAIN_TESTS:-1}" == 1 ]] \
   && "$python" -c "import pytest" 2>/dev/null; then  # the device tests, on the real device
-  "$python" -m pytest -q -p no:cacheprovider tests/training/test_device.py 2>&1 | tail -5 \
+  "$python" -m pytest -q -p no:cacheprovider tests/models/test_device.py 2>&1 | tail -5 \
     | tee -a "$out/run.log" || true
 fi
 ls -la "$out"

@@ -1,4 +1,6 @@
-"""Shared fixtures: a small synthetic dataset laid out like the real Kaggle archive.
+"""Shared fixtures: a small synthetic dataset laid out like the real Kaggle archive, that
+dataset prepared (``processed``), the smoke preset's bundle trained on it (``smoke_bundle``) and
+a labelled photo folder made from it.
 
 ``<root>/pokemon-dataset-1000/dataset/<species>/<species>_<i>.webp`` plus
 ``<root>/pokemon-dataset-1000/metadata.csv``; every sprite is distinct, seeded, 128x128 RGBA
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+
+from pokedex.data.prepare import prepare
 
 pytest_plugins = ["tests.figures"]  # the `figure` fixture of the reliability and fuzz tests
 
@@ -181,3 +186,38 @@ def make_raw(tmp_path: Path) -> MakeRaw:
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 species x 8 synthetic sprites, validated, split and packed by the real `prepare`
+    (training, the nets and the training benchmark share it)."""
+    root = tmp_path_factory.mktemp("train-data")
+    write_raw(root / "raw", per_species=8)
+    return prepare(root / "raw", root / "processed", workers=1).out
+
+
+def smoke_overrides(processed: Path, out: Path, *extra: str) -> list[str]:
+    """The smoke preset pointed at the test data and a private output folder."""
+    return ["experiment=smoke", f"data.root={processed}", f"output_dir={out}", *extra]
+
+
+@pytest.fixture(scope="session")
+def smoke_bundle(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle trained by the smoke preset on the synthetic data."""
+    from pokedex.jobs.train import compose_config, train
+
+    out = tmp_path_factory.mktemp("smoke-run")
+    return train(compose_config(smoke_overrides(processed, out))).bundle.path
+
+
+def write_photo_folder(processed: Path, root: Path) -> Path:
+    """A labelled photo set laid out ``species/file`` from the test split's canvases."""
+    classes = json.loads((processed / "classes.json").read_text())
+    images = np.load(processed / "test_images.npy")
+    labels = np.load(processed / "test_labels.npy")
+    for i, (canvas, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / classes[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(canvas[..., :3]).save(folder / f"{i}.jpg", quality=90)
+    return root

@@ -24,7 +24,12 @@ from pokedex.core.predictor import OnnxPredictor, default_variant
 from pokedex.errors import PokedexError
 from pokedex.jobs.export import export
 from pokedex.models.net import PokedexNet
-from tests.test_export import LOOSE, copy_instead_of_quantizing, make_processed, make_tiny_bundle
+from tests.jobs.test_export import (
+    LOOSE,
+    copy_instead_of_quantizing,
+    make_processed,
+    make_tiny_bundle,
+)
 
 TINY = {
     "repeats": 2,

@@ -22,7 +22,7 @@ from pokedex.core.predictor import VARIANTS
 from pokedex.errors import PokedexError
 from pokedex.jobs.export import export_onnx
 from pokedex.models.net import load_net
-from tests.test_export import make_processed, make_tiny_bundle
+from tests.jobs.test_export import make_processed, make_tiny_bundle
 
 LEVELS = (1, 4)
 

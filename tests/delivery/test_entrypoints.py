@@ -69,7 +69,7 @@ def test_api_image_serves_a_bundle_that_has_onnx(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_api_image_exports_a_bundle_without_onnx_then_serves_it(tmp_path: Path) -> None:
-    from tests.test_export import make_tiny_bundle
+    from tests.jobs.test_export import make_tiny_bundle
 
     api = Dockerfile.load("api")
     app = tmp_path / "app"

@@ -4,7 +4,7 @@
 - the API killed while it answers and logs: the SQLite log stays intact, and every
   prediction the client got a 200 for is in it.
 - the API sent SIGTERM under load: in-flight requests finish, the log is flushed, exit < 25 s.
-Training's kill -9 and resume is tests/training/test_train.py::
+Training's kill -9 and resume is tests/jobs/test_train.py::
 test_resume_after_kill_matches_an_uninterrupted_run.
 """
 

@@ -5,8 +5,8 @@
   module at all, no pickled numpy arrays, ONNX never following external data;
 - model files are safetensors / ONNX / JSON only;
 - the dependency floors above the CVE fixes listed in RELIABILITY.md section 2.
-The runtime checks are elsewhere: the pickled-checkpoint canary in tests/training/test_train.py,
-ONNX external data in tests/test_export.py, archive extraction in tests/data/test_archive.py.
+The runtime checks are elsewhere: the pickled-checkpoint canary in tests/jobs/test_train.py,
+ONNX external data in tests/jobs/test_export.py, archive extraction in tests/data/test_archive.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pokedex.errors import PokedexError
 from pokedex.jobs.checkpoint import AtomicCheckpointIO
 from pokedex.jobs.predict import TorchPredictor
 from pokedex.jobs.train import compose_config, train
-from tests.training.conftest import smoke_overrides
+from tests.conftest import smoke_overrides
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))
 

@@ -16,7 +16,7 @@ from pokedex.errors import PokedexError
 from pokedex.jobs import gpurun
 from pokedex.jobs.gpurun import collect, size_epochs, write_return
 from pokedex.jobs.predict import TorchPredictor
-from tests.training.conftest import gpu_script_env, run_gpu_script
+from tests.jobs.conftest import gpu_script_env, run_gpu_script
 
 
 def test_epochs_fill_the_budget_after_the_fixed_costs() -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pokedex.jobs.sweep import PruneOnValidation, suggest, sweep
-from tests.training.conftest import smoke_overrides
+from tests.conftest import smoke_overrides
 
 POKEDEX = str(Path(sys.executable).with_name("pokedex"))
 

@@ -101,7 +101,7 @@ def test_flip_averaging_is_scored_on_sprites_and_photos_and_costs_a_second_pass(
 ) -> None:
     from pokedex.benchmarks.tta import format_table
     from pokedex.benchmarks.tta import run as run_tta
-    from tests.training.conftest import write_photo_folder
+    from tests.conftest import write_photo_folder
 
     rows = run_tta(str(smoke_bundle), processed, write_photo_folder(processed, tmp_path / "photos"))
     assert [str(r["set"]).split(" (")[0] for r in rows] == ["test sprites", "real photos"]

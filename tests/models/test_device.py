@@ -19,7 +19,7 @@ from torch import nn
 from pokedex.core.preprocess import PreprocessSpec, canvases_to_input
 from pokedex.evaluation.inference import predict_logits, run_net
 from pokedex.models.net import PokedexNet
-from tests.training.conftest import smoke_overrides, write_photo_folder
+from tests.conftest import smoke_overrides, write_photo_folder
 
 SPEC = PreprocessSpec(size=32)
 

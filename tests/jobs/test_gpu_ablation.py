@@ -11,7 +11,8 @@ import pytest
 from pokedex.data.pack import pack
 from pokedex.errors import PokedexError
 from pokedex.jobs.gpuablation import CURVES, RESULTS, ablate, check_arms, format_table, noise
-from tests.training.conftest import gpu_script_env, run_gpu_script, write_photo_folder
+from tests.conftest import write_photo_folder
+from tests.jobs.conftest import gpu_script_env, run_gpu_script
 
 BUDGET = 300  # ample: epochs on this shared CPU have measured from 0.1 to 4.5 s
 EPOCHS = 3  # at most, so the test takes seconds, not the budget it is sized by
