@@ -96,7 +96,9 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         app_metrics, settings.max_batch_size, settings.max_wait_ms, settings.max_queue
     )
     batcher.start()
-    pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="pokedex-decode")
+    pool = None
+    if settings.preprocess_threads:
+        pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="pokedex-decode")
     predlog = None
     if settings.prediction_log_url:
 
@@ -134,7 +136,8 @@ async def _stop(state: ServingState) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await state.drift_task
     await state.batcher.stop()
-    state.preprocess_pool.shutdown(wait=True)
+    if state.preprocess_pool is not None:
+        state.preprocess_pool.shutdown(wait=True)
     if state.predlog is not None:
         await asyncio.to_thread(state.predlog.close)
     if state.drift is not None:

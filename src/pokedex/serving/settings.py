@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1, le=512)
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
     max_queue: int = Field(256, ge=1)
-    preprocess_threads: int = Field(2, ge=1, le=64)
+    preprocess_threads: int = Field(
+        2, ge=0, le=64, description="image decoding threads per worker (0: on the event loop)"
+    )
     request_timeout_s: float = Field(30.0, gt=0)
 
     # input limits
