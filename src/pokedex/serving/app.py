@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -32,7 +33,7 @@ from pokedex.serving.routes import (
 )
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ServingState
-from pokedex.store.predlog import PredictionLog
+from pokedex.store.predlog import PredictionLog, default_journal
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,14 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         def count_drop(reason: str, n: int) -> None:
             app_metrics.log_dropped.labels(reason=reason).inc(n)
 
+        journal: str | Path | None = settings.prediction_journal or None
+        if journal == "auto":
+            journal = default_journal(settings.prediction_log_url)
         predlog = PredictionLog(
-            settings.prediction_log_url, max_queue=settings.prediction_log_queue, on_drop=count_drop
+            settings.prediction_log_url,
+            max_queue=settings.prediction_log_queue,
+            on_drop=count_drop,
+            journal=journal,
         )
         predlog.start()
     drift = None

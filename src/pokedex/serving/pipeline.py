@@ -101,8 +101,8 @@ async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:
     pending then are counted as unconfirmed (they are written later unless the process dies).
     """
     wait_s = state.settings.prediction_log_wait_ms / 1000
-    if not committed or wait_s <= 0:
-        return
+    if not committed or wait_s <= 0 or all(f.done() and f.result() for f in committed):
+        return  # nothing to wait for: journaled rows are safe already
     _, pending = await asyncio.wait([asyncio.wrap_future(f) for f in committed], timeout=wait_s)
     if pending:
         state.metrics.log_unconfirmed.inc(len(pending))

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         500.0, ge=0, description="answer once the log row is committed, waiting at most this"
     )
     log_images: bool = False
+    # rows are safe once appended to this folder's journal, so answers need not wait for the
+    # commit; auto: beside a SQLite database file; "" turns it off (answers wait for commits)
+    prediction_journal: str = "auto"
 
     # drift monitoring over the prediction log (see docs/monitoring.md)
     drift_window: str = Field("500", description="last N predictions, or a duration: 30m, 6h")
