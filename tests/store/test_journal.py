@@ -33,7 +33,8 @@ def test_a_journal_line_brings_back_uuids_and_times_and_a_torn_line_is_counted()
 
 
 def test_segments_rotate_and_go_once_their_rows_are_committed(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j", max_bytes=1)  # every row starts a new segment
+    one_row = len(encode_row(_row(0))) + 10
+    journal = Journal(tmp_path / "j", max_bytes=one_row)  # every row starts a new segment
     segments = [journal.append(_row(i)) for i in range(3)]
     assert segments == [0, 1, 2]
     assert len(list((tmp_path / "j").glob("*.jsonl"))) == 3
@@ -45,6 +46,9 @@ def test_segments_rotate_and_go_once_their_rows_are_committed(tmp_path: Path) ->
     assert [r["request_id"] for r in rows] == ["req-2"]
     assert bad == 0
     assert path.exists()  # the replayer deletes it once its rows are in
+    assert path.stat().st_size == one_row  # allocated whole: a full disk fails at rotation
+    with pytest.raises(OSError, match="does not fit"):
+        Journal(tmp_path / "k", max_bytes=10).append(_row(0))
 
 
 def test_journaled_rows_are_safe_before_any_commit_and_replayed_after_a_crash(

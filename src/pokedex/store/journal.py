@@ -2,13 +2,19 @@
 
 An answer must not outlive its log row (a crash after a 200 may not lose the prediction), but
 waiting for the database commit put a thread hop and a transaction on every answer. Instead the
-event loop appends the row as one JSON line to a journal file (one ``write``: the row is in the
-kernel's hands and survives the process being killed) and answers; the writer thread then moves
-rows to the database in batches as before. A journal is a folder of segment files, each owned
-by the process writing it through an exclusive ``flock``; a segment is deleted once every row in
-it is committed, and the current one is rotated past ``max_bytes``. At start-up, segments that
-nobody holds (their process died) are replayed into the database, skipping rows already there,
-then deleted.
+event loop copies the row, as one JSON line, into a journal segment mapped into memory
+(``MAP_SHARED``: the bytes are in the kernel's page cache at once and survive the process being
+killed) and answers; the writer thread then moves rows to the database in batches as before.
+A copy into a mapping is not a system call, so the event loop never lets go of the GIL for it:
+a ``write`` per answer did, and each one could wait a whole switch interval (5 ms) to get the
+GIL back from the decoding threads (measured: it made answers slower than waiting for the
+commit).
+
+A journal is a folder of segment files of ``max_bytes`` each, allocated up front (a full disk
+shows at rotation, never as a fault mid-copy), each owned by the process writing it through an
+exclusive ``flock``; a segment is deleted once every row in it is committed. At start-up,
+segments that nobody holds (their process died) are replayed into the database, skipping rows
+already there, then deleted.
 
 Like SQLite's own WAL with ``synchronous=NORMAL``, this survives the process, not the machine
 losing power: nothing here calls ``fsync``.
@@ -16,9 +22,11 @@ losing power: nothing here calls ``fsync``.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
+import mmap
 import os
 import threading
 import uuid
@@ -60,7 +68,7 @@ def decode_rows(data: bytes) -> tuple[list[dict[str, Any]], int]:
     a kill mid-write is the usual one)."""
     rows, bad = [], 0
     for line in data.splitlines():
-        if not line.strip():
+        if not line.strip(b"\0 \t\r"):  # the unused, zero-filled end of a segment
             continue
         try:
             rows.append(json.loads(line, object_hook=_revive))
@@ -77,9 +85,9 @@ class Journal:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._pending: dict[int, int] = {}  # segment number -> rows not yet committed
-        self._fds: dict[int, int] = {}
+        self._files: dict[int, tuple[int, mmap.mmap]] = {}  # segment -> (fd, mapping)
         self._current = -1
-        self._size = 0
+        self._offset = 0
         self._prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def _path(self, segment: int) -> Path:
@@ -87,30 +95,40 @@ class Journal:
 
     def _rotate(self) -> None:
         """Start a new segment (called with the lock held)."""
-        self._current += 1
-        path = self._path(self._current)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(self._current + 1)
         # locked under a name recovery does not look at, then renamed: another worker's
         # start-up can never take a fresh segment for an orphan
         fresh = path.with_suffix(".new")
-        fd = os.open(fresh, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours until we close it
+        fd = os.open(fresh, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours until we close it
+            _allocate(fd, self.max_bytes)
+            mapping = mmap.mmap(fd, self.max_bytes)
+        except BaseException:
+            os.close(fd)
+            fresh.unlink(missing_ok=True)
+            raise
         os.rename(fresh, path)
-        self._fds[self._current] = fd
+        self._current += 1
+        self._files[self._current] = (fd, mapping)
         self._pending[self._current] = 0
-        self._size = 0
+        self._offset = 0
         self._release_drained()
 
     def append(self, row: dict[str, Any]) -> int:
-        """Write ``row``; the segment it went to (pass it to :meth:`committed`). OSError when it
-        cannot be written (disk full, folder gone): the caller must not count on the journal."""
+        """Copy ``row`` into the journal; the segment it went to (pass it to :meth:`committed`).
+        OSError when it cannot be kept (a full disk at rotation, a row larger than a segment):
+        the caller must not count on the journal for that row."""
         line = encode_row(row)
+        if len(line) > self.max_bytes:
+            raise OSError(f"a {len(line)}-byte row does not fit a journal segment")
         with self._lock:
-            if self._current < 0 or self._size >= self.max_bytes:
-                self.folder.mkdir(parents=True, exist_ok=True)
+            if self._current < 0 or self._offset + len(line) > self.max_bytes:
                 self._rotate()
-            if os.write(self._fds[self._current], line) != len(line):
-                raise OSError(f"short write to the prediction journal in {self.folder}")
-            self._size += len(line)
+            _, mapping = self._files[self._current]
+            mapping[self._offset : self._offset + len(line)] = line
+            self._offset += len(line)
             self._pending[self._current] += 1
             return self._current
 
@@ -124,11 +142,13 @@ class Journal:
     def _release_drained(self) -> None:
         """Delete the finished segments before the current one (called with the lock held)."""
         for segment in [s for s, n in self._pending.items() if n == 0 and s != self._current]:
-            self._drop(segment)
+            self._path(segment).unlink(missing_ok=True)
+            self._close(segment)
 
-    def _drop(self, segment: int) -> None:
-        self._path(segment).unlink(missing_ok=True)
-        os.close(self._fds.pop(segment))
+    def _close(self, segment: int) -> None:
+        fd, mapping = self._files.pop(segment)
+        mapping.close()
+        os.close(fd)  # unlocks it
         del self._pending[segment]
 
     def close(self) -> int:
@@ -138,13 +158,25 @@ class Journal:
             kept = 0
             for segment in list(self._pending):
                 if self._pending[segment] == 0:
-                    self._drop(segment)
+                    self._path(segment).unlink(missing_ok=True)
                 else:
                     kept += self._pending[segment]
-                    os.close(self._fds.pop(segment))  # unlocks it for the next start
-            self._pending.clear()
+                self._close(segment)
             self._current = -1
             return kept
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Give the file ``size`` bytes of real disk blocks now: a write into a mapping of a sparse
+    file on a full disk would kill the process (SIGBUS) instead of raising."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        zeros = bytes(1024 * 1024)  # a filesystem without fallocate: write the zeros
+        for offset in range(0, size, len(zeros)):
+            os.pwrite(fd, zeros[: size - offset], offset)
 
 
 def orphans(folder: str | Path) -> Iterator[tuple[Path, list[dict[str, Any]], int]]:
