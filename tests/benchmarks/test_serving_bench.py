@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from pokedex.benchmarks.loadgen import LevelResult, multipart_body, request_bodies
+from pokedex.benchmarks.loadgen import LevelResult, multipart_body, pool_levels, request_bodies
 from pokedex.benchmarks.serving import CONCURRENCY, ServerRun, ServingResult, request_images, run
 from pokedex.benchmarks.serving_report import format_markdown
 from pokedex.cli import app
@@ -206,3 +206,27 @@ def test_both_servers_answer_every_request_and_the_table_is_complete(tmp_path: P
     markdown = (out / "serving.md").read_text()
     assert markdown.count("| baseline |") == len(LEVELS)
     assert markdown.count("| ours |") == len(LEVELS)
+
+
+def test_rounds_pool_into_one_level_each_and_the_table_shows_their_spread() -> None:
+    first, second = _level(32, 300), _level(32, 500)
+    second.latencies_ms = [100.0] * 500  # the second round was slower per answer
+    pooled = pool_levels([_level(1, 50), first, _level(1, 70), second])
+    assert [(lv.concurrency, lv.window_s) for lv in pooled] == [(1, 2.0), (32, 2.0)]
+    at32 = pooled[1]
+    assert at32.requests_per_s == 400.0  # 800 answers over two 1 s windows
+    assert at32.round_rps == [300.0, 500.0]
+    assert at32.percentile_ms(99) == 100.0  # over every answer of both rounds
+    assert pool_levels(pooled)[1].round_rps == [300.0, 500.0]  # pooling again keeps the rounds
+    result = _result([100, 120], [150, 400], ceiling=600.0)
+    result.ours.levels = pooled
+    result.litserve = ServerRun("litserve", "LitServe")
+    result.litserve.levels = [_level(1, 60), _level(32, 200)]
+    result.rounds = 2
+    assert result.p99_at(32) == (100.0, pytest.approx(49.55))  # linspace(5, 50, 200)
+    assert result.p99_at(64) is None
+    markdown = format_markdown(result)
+    assert "| ours | 32 | 400.0 |" in markdown
+    assert markdown.count("| 300–500 |") == 1
+    assert "measured 2 times each, alternating" in markdown
+    assert "p99 at 32 clients: ours 100.0 ms, LitServe 49.5 ms" in markdown

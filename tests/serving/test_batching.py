@@ -159,10 +159,11 @@ def test_slow_model_is_504_and_the_server_recovers(make_settings: MakeSettings, 
         assert client.post("/v1/predict", files={"file": png}).status_code == 200
 
 
-@pytest.fixture
-def live_server(make_settings: MakeSettings) -> Iterator[str]:
-    """A real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
-    app = create_app(make_settings(max_wait_ms=50, preprocess_threads=2))
+@pytest.fixture(params=[2, 0], ids=["decode-threads", "decode-on-loop"])
+def live_server(make_settings: MakeSettings, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 in a thread, decoding in a pool of two threads or on
+    its event loop; yields its base URL."""
+    app = create_app(make_settings(max_wait_ms=50, preprocess_threads=request.param))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

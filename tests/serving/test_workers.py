@@ -28,8 +28,14 @@ def _metrics_dirs() -> set[Path]:
 
 
 def test_two_workers_share_one_log_sum_their_metrics_and_stop_together(
-    model_root: Path, tmp_path: Path, png: bytes
+    model_root: Path, tmp_path: Path, png: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the server's temporary folders in this test's own: other test runs on the machine
+    # create and remove theirs in the shared one meanwhile
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     db = tmp_path / "served.db"
     dirs_before = _metrics_dirs()
     with serving_process(
@@ -39,6 +45,7 @@ def test_two_workers_share_one_log_sum_their_metrics_and_stop_together(
         workers = psutil.Process(proc.pid).children()
         spawned = [p for p in workers if "spawn_main" in " ".join(p.cmdline())]
         assert len(spawned) == 2
+        assert len(_metrics_dirs() - dirs_before) == 1  # the shared metrics folder, in temp
 
         def predict(_: int) -> int:  # a new connection each time: the kernel spreads them
             return httpx.post(f"{base}/v1/predict", files={"file": png}, timeout=30).status_code

@@ -73,6 +73,7 @@ class LevelResult:
     client_cpu: float = 0.0  # cores the load generator itself kept busy (it shares them)
     server_cpu_s: float = 0.0  # CPU seconds the server process used inside the window
     images_per_request: int = 1
+    round_rps: list[float] = field(default_factory=list)  # req/s of each round pooled into this
 
     @property
     def images_per_s(self) -> float:
@@ -105,6 +106,32 @@ class LevelResult:
             **{f"p{q}_ms": self.percentile_ms(q) for q in (50, 95, 99)},
         )
         return d
+
+
+def pool_levels(levels: list[LevelResult]) -> list[LevelResult]:
+    """One level per (clients, images per request), in first-seen order, pooling the rounds
+    that measured it: answers and windows added up (so req/s is over all of them), latency
+    percentiles over every answer, peak memory the highest; each round's req/s kept."""
+    groups: dict[tuple[int, int], list[LevelResult]] = {}
+    for lv in levels:
+        groups.setdefault((lv.concurrency, lv.images_per_request), []).append(lv)
+    pooled = []
+    for (concurrency, per_request), group in groups.items():
+        pooled.append(
+            LevelResult(
+                concurrency,
+                sum(lv.window_s for lv in group),
+                [ms for lv in group for ms in lv.latencies_ms],
+                errors=sum(lv.errors for lv in group),
+                first_error=next((lv.first_error for lv in group if lv.first_error), None),
+                peak_rss_mb=max(lv.peak_rss_mb for lv in group),
+                client_cpu=float(np.mean([lv.client_cpu for lv in group])),
+                server_cpu_s=sum(lv.server_cpu_s for lv in group),
+                images_per_request=per_request,
+                round_rps=[rps for lv in group for rps in (lv.round_rps or [lv.requests_per_s])],
+            )
+        )
+    return pooled
 
 
 def process_cpu_s(pid: int) -> float:

@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from pokedex.benchmarks.loadgen import MB, LevelResult, process_rss, run_level
+from pokedex.benchmarks.loadgen import MB, LevelResult, pool_levels, process_rss, run_level
 from pokedex.benchmarks.localserver import free_port, server_process
 from pokedex.core.bundle import Bundle
 from pokedex.core.predictor import (
@@ -112,6 +112,7 @@ class ServingResult:
     batched: ServerRun | None = None  # ours through the batch route, BATCH images per request
     litserve: ServerRun | None = None  # LitServe over the same predictor (None: not installed)
     scaled: list[ServerRun] = field(default_factory=list)  # ours with other worker counts
+    rounds: int = 1  # LitServe and ours were each measured this many times, alternating
 
     @property
     def best_ours(self) -> ServerRun:
@@ -124,6 +125,17 @@ class ServingResult:
         if self.litserve is None or not self.litserve.peak_rps:
             return None
         return self.best_ours.peak_rps / self.litserve.peak_rps
+
+    def p99_at(self, clients: int) -> tuple[float, float] | None:
+        """p99 ms of the best ours and of LitServe at ``clients``, when both measured it."""
+        if self.litserve is None:
+            return None
+        found = [
+            next((lv.percentile_ms(99) for lv in run.levels if lv.concurrency == clients), None)
+            for run in (self.best_ours, self.litserve)
+        ]
+        ours, lit = found
+        return (ours, lit) if ours is not None and lit is not None else None
 
     @property
     def speedup(self) -> float:
@@ -179,6 +191,7 @@ class ServingResult:
             "top1_agreement": self.agreement,
             "passed": self.passed,
             "over_litserve": self.over_litserve,
+            "rounds": self.rounds,
             "servers": [
                 server.to_dict()
                 for server in (self.baseline, self.litserve, self.ours, *self.scaled, self.batched)
@@ -244,7 +257,7 @@ def _drive(
     warmup_s: float,
     per_request: int = 1,
 ) -> None:
-    if per_request == 1:  # a fresh server: its idle memory and its answers to the probes
+    if per_request == 1 and not run.top1:  # first start: its idle memory, answers to probes
         run.idle_rss_mb = process_rss(proc.pid) / MB
         run.top1 = _top1(url, images[:PROBE_IMAGES])
     for concurrency in levels:
@@ -274,11 +287,14 @@ def run(
     seed: int = 0,
     litserve: bool = True,
     workers: tuple[int, ...] = (1,),
+    rounds: int = 1,
 ) -> ServingResult:
     """Measure the ceiling, then the baseline, LitServe (when ``litserve`` and installed) and
     ours, one process at a time; ours again through its batch route at ``batch_concurrency``
     clients (none: skipped). Ours runs with ``workers[0]`` processes, then again with each
-    further count in ``workers``.
+    further count in ``workers``. With ``rounds`` above 1, LitServe and ours are started and
+    measured that many times, in turn, and each level pools its rounds (on a shared machine
+    one 10 s window can land on a busy moment; alternating spreads that over every server).
 
     ``variant="auto"`` resolves to what `pokedex serve` loads by default for this bundle.
     """
@@ -327,23 +343,30 @@ def run(
         with server_process(naive, f"{base}/healthz", work / "baseline.log") as (proc, ready):
             baseline.ready_s = ready
             _drive(baseline, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
-        if lit is not None:
-            port = free_port()
-            cmd = [
-                *(sys.executable, "-m", "pokedex.benchmarks.litserve_server", model, str(port)),
-                *("--variant", variant, "--threads", str(threads)),
-            ]
-            base = f"http://127.0.0.1:{port}"
-            with server_process(cmd, f"{base}/health", work / "litserve.log") as (proc, ready):
-                lit.ready_s = ready
-                _drive(lit, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
-        for n, run_ in [(workers[0], ours), *scaled]:
-            with _ours(model, variant, threads, n, work) as (proc, base, ready):
-                run_.ready_s = ready
-                _drive(run_, proc, f"{base}/v1/predict", bodies, concurrency, window_s, warmup_s)
-                if run_ is ours and batch_concurrency:
-                    url = f"{base}/v1/predict/batch"
-                    _drive(batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH)
+        for round_ in range(rounds):
+            if lit is not None:
+                port = free_port()
+                cmd = [
+                    *(sys.executable, "-m", "pokedex.benchmarks.litserve_server", model),
+                    *(str(port), "--variant", variant, "--threads", str(threads)),
+                ]
+                base = f"http://127.0.0.1:{port}"
+                with server_process(cmd, f"{base}/health", work / "litserve.log") as (proc, ready):
+                    lit.ready_s = lit.ready_s or ready
+                    _drive(lit, proc, f"{base}/predict", bodies, concurrency, window_s, warmup_s)
+            for n, run_ in [(workers[0], ours), *scaled]:
+                with _ours(model, variant, threads, n, work) as (proc, base, ready):
+                    run_.ready_s = run_.ready_s or ready
+                    url = f"{base}/v1/predict"
+                    _drive(run_, proc, url, bodies, concurrency, window_s, warmup_s)
+                    if run_ is ours and batch_concurrency and round_ == 0:
+                        url = f"{base}/v1/predict/batch"
+                        _drive(
+                            batched, proc, url, bodies, batch_concurrency, window_s, warmup_s, BATCH
+                        )
+    for server in (lit, ours, *(run_ for _, run_ in scaled)):
+        if server is not None:
+            server.levels = pool_levels(server.levels)
     return ServingResult(
         str(bundle.path),  # as the user named it; the servers get the resolved path
         variant,
@@ -355,6 +378,7 @@ def run(
         batched if batch_concurrency else None,
         lit,
         [run_ for _, run_ in scaled],
+        rounds,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from pokedex.benchmarks.serving import BATCH, ServingResult
 from pokedex.io import write_bytes_atomic, write_json_atomic
 
+P99_CLIENTS = 32  # the load at which issue 20 compares tail latency with LitServe's
 _HEADER = (
     "server",
     "clients",
@@ -19,6 +20,7 @@ _HEADER = (
     "peak RSS MB",
     "server CPU ms/req",
     "client CPU %",
+    "req/s by round",
 )
 
 
@@ -46,17 +48,29 @@ def table_rows(result: ServingResult) -> list[tuple[str, ...]]:
                     f"{lv.peak_rss_mb:.0f}",
                     ms(lv.server_cpu_ms),
                     f"{100 * lv.client_cpu:.0f}",
+                    _spread(lv.round_rps),
                 )
             )
-    rows.append(("ceiling", "–", "–", f"{result.ceiling:.1f}") + ("–",) * (len(_HEADER) - 4))
+    ceiling = ("ceiling", "–", "–", f"{result.ceiling:.1f}")
+    rows.append(ceiling + ("–",) * (len(_HEADER) - len(ceiling)))
     return rows
+
+
+def _spread(round_rps: list[float]) -> str:
+    return f"{min(round_rps):.0f}–{max(round_rps):.0f}" if len(round_rps) > 1 else "–"
 
 
 def summary_lines(result: ServingResult) -> list[str]:
     """Context and ratios under the table, then the verdict."""
+    rounds = (
+        f"; LitServe and ours measured {result.rounds} times each, alternating, each level "
+        "pooled over the rounds (req/s by round: the spread)"
+        if result.rounds > 1
+        else ""
+    )
     lines = [
         f"model {result.model} ({result.variant}); requests: {result.images}; "
-        f"{result.window_s:g} s per level",
+        f"{result.window_s:g} s per level{rounds}",
     ]
     lines += [
         f"{s.name}: {s.description}; ready in {s.ready_s:.1f} s, idle RSS {s.idle_rss_mb:.0f} MB, "
@@ -86,6 +100,14 @@ def summary_lines(result: ServingResult) -> list[str]:
                 "(issue 20's target: ≥ 1.5x)"
             ]
             if result.over_litserve is not None
+            else []
+        ),
+        *(
+            [
+                f"p99 at {P99_CLIENTS} clients: {result.best_ours.name} {p99[0]:.1f} ms, "
+                f"LitServe {p99[1]:.1f} ms (issue 20's target: no higher than LitServe's)"
+            ]
+            if (p99 := result.p99_at(P99_CLIENTS)) is not None
             else []
         ),
         *([f"first error of ours: {first}"] if first else []),

@@ -234,6 +234,14 @@ def bench_serving(
             max=64,
         ),
     ] = None,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            help="Measure LitServe and ours this many times each, alternating, and pool the "
+            "rounds (steadier on a shared machine).",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """HTTP req/s and latency: naive FastAPI + PyTorch vs LitServe vs ours vs the model
     without HTTP."""
@@ -258,6 +266,7 @@ def bench_serving(
         images=images,
         litserve=litserve,
         workers=tuple(workers or [served.workers]),
+        rounds=rounds,
     )
     print_table(result)
     if out is not None:

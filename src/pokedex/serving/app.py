@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -32,7 +33,7 @@ from pokedex.serving.routes import (
 )
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ServingState
-from pokedex.store.predlog import PredictionLog
+from pokedex.store.predlog import PredictionLog, default_journal
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +97,23 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         app_metrics, settings.max_batch_size, settings.max_wait_ms, settings.max_queue
     )
     batcher.start()
-    pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="pokedex-decode")
+    pool = None
+    if settings.preprocess_threads:
+        pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="pokedex-decode")
     predlog = None
     if settings.prediction_log_url:
 
         def count_drop(reason: str, n: int) -> None:
             app_metrics.log_dropped.labels(reason=reason).inc(n)
 
+        journal: str | Path | None = settings.prediction_journal or None
+        if journal == "auto":
+            journal = default_journal(settings.prediction_log_url)
         predlog = PredictionLog(
-            settings.prediction_log_url, max_queue=settings.prediction_log_queue, on_drop=count_drop
+            settings.prediction_log_url,
+            max_queue=settings.prediction_log_queue,
+            on_drop=count_drop,
+            journal=journal,
         )
         predlog.start()
     drift = None
@@ -134,7 +143,8 @@ async def _stop(state: ServingState) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await state.drift_task
     await state.batcher.stop()
-    state.preprocess_pool.shutdown(wait=True)
+    if state.preprocess_pool is not None:
+        state.preprocess_pool.shutdown(wait=True)
     if state.predlog is not None:
         await asyncio.to_thread(state.predlog.close)
     if state.drift is not None:

@@ -40,18 +40,10 @@ async def predict_uploads(
     """
     start = time.perf_counter()
     settings = state.settings
-    loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(settings.request_timeout_s):
             with state.batcher.incoming(len(uploads)):
-                prepared = await asyncio.gather(
-                    *(
-                        loop.run_in_executor(
-                            state.preprocess_pool, _prepare, up.data, model, settings.max_pixels
-                        )
-                        for up in uploads
-                    )
-                )
+                prepared = await _prepare_all(state, model, uploads)
                 good = [(i, p) for i, p in enumerate(prepared) if isinstance(p, Prepared)]
                 futures = state.batcher.submit(model.predictor, [p.x for _, p in good])
             rows = await asyncio.gather(*futures)
@@ -83,6 +75,25 @@ async def predict_uploads(
     return [p if isinstance(p, ApiError) else predictions[i] for i, p in enumerate(prepared)]
 
 
+async def _prepare_all(
+    state: ServingState, model: ServedModel, uploads: list[Upload]
+) -> list[Prepared | ApiError]:
+    """Decode ``uploads`` in the preprocessing pool, or on the event loop when there is none
+    (one image at a time, letting other requests in between)."""
+    max_pixels = state.settings.max_pixels
+    pool = state.preprocess_pool
+    if pool is not None:
+        loop = asyncio.get_running_loop()
+        jobs = (loop.run_in_executor(pool, _prepare, up.data, model, max_pixels) for up in uploads)
+        return list(await asyncio.gather(*jobs))
+    prepared = []
+    for k, up in enumerate(uploads):
+        if k:
+            await asyncio.sleep(0)
+        prepared.append(_prepare(up.data, model, max_pixels))
+    return prepared
+
+
 async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:
     """Wait until the log rows are committed, so a crash after the answer cannot lose them.
 
@@ -90,8 +101,8 @@ async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:
     pending then are counted as unconfirmed (they are written later unless the process dies).
     """
     wait_s = state.settings.prediction_log_wait_ms / 1000
-    if not committed or wait_s <= 0:
-        return
+    if not committed or wait_s <= 0 or all(f.done() and f.result() for f in committed):
+        return  # nothing to wait for: journaled rows are safe already
     _, pending = await asyncio.wait([asyncio.wrap_future(f) for f in committed], timeout=wait_s)
     if pending:
         state.metrics.log_unconfirmed.inc(len(pending))

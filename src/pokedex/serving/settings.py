@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1, le=512)
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
     max_queue: int = Field(256, ge=1)
-    preprocess_threads: int = Field(2, ge=1, le=64)
+    preprocess_threads: int = Field(
+        2, ge=0, le=64, description="image decoding threads per worker (0: on the event loop)"
+    )
     request_timeout_s: float = Field(30.0, gt=0)
 
     # input limits
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
         500.0, ge=0, description="answer once the log row is committed, waiting at most this"
     )
     log_images: bool = False
+    # rows are safe once appended to this folder's journal, so answers need not wait for the
+    # commit; auto: beside a SQLite database file; "" turns it off (answers wait for commits)
+    prediction_journal: str = "auto"
 
     # drift monitoring over the prediction log (see docs/monitoring.md)
     drift_window: str = Field("500", description="last N predictions, or a duration: 30m, 6h")

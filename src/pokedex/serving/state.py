@@ -25,7 +25,7 @@ class ServingState:
     settings: Settings
     metrics: Metrics
     batcher: MicroBatcher
-    preprocess_pool: ThreadPoolExecutor
+    preprocess_pool: ThreadPoolExecutor | None  # None: images are decoded on the event loop
     predlog: PredictionLog | None = None
     drift: DriftMonitor | None = None  # None when the prediction log is off
     drift_task: asyncio.Task[None] | None = None  # the periodic check that refreshes the gauges
