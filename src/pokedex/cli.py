@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from pokedex.errors import PokedexError
+from pokedex.feedback_cli import db_app, feedback_app
 from pokedex.logs import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +45,8 @@ gpu_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(gpu_app, name="gpu")
+app.add_typer(db_app, name="db")
+data_app.add_typer(feedback_app, name="feedback")
 
 log = logging.getLogger("pokedex")
 ProcessedOption = Annotated[Path, typer.Option(help="Processed data folder.")]

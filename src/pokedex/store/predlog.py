@@ -38,6 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from pokedex.errors import PokedexError
+from pokedex.store.images import insert_kept, split_kept
+
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
@@ -107,8 +110,12 @@ class PredictionLog:
         batch_size: int = 256,
         on_drop: Callable[[str, int], None] = lambda reason, n: None,
         retry_delay: float = 0.2,
+        schema: Callable[[Engine], object] = metadata.create_all,
     ) -> None:
+        """``schema`` readies the database before the first write (the API passes the
+        migrations, :func:`pokedex.store.migrate.upgrade`)."""
         self.url = url
+        self.schema = schema
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.on_drop = on_drop
@@ -170,12 +177,14 @@ class PredictionLog:
             try:
                 if not self._table_ready:
                     # here, not in start(): a database that is down at boot must not stop the API
-                    metadata.create_all(self._engine)
+                    self.schema(self._engine)
                     self._table_ready = True
+                plain, kept = split_kept(rows)
                 with self._engine.begin() as conn:
-                    conn.execute(insert(predictions), rows)
+                    conn.execute(insert(predictions), plain)
+                    insert_kept(conn, kept)  # the images callers chose to keep, with their rows
                 return True
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, PokedexError) as exc:
                 log.warning("prediction log insert failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(self.retry_delay * 2**attempt)
         self.on_drop("db_error", len(rows))
