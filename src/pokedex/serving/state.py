@@ -14,7 +14,9 @@ from pokedex.serving.errors import ApiError
 from pokedex.serving.metrics import Metrics
 from pokedex.serving.model import ServedModel
 from pokedex.serving.monitor import DriftMonitor
+from pokedex.serving.ratelimit import RateLimiter
 from pokedex.serving.settings import Settings
+from pokedex.store.feedback import FeedbackStore
 from pokedex.store.predlog import PredictionLog
 
 
@@ -32,6 +34,9 @@ class ServingState:
     model: ServedModel | None = None  # replaced whole on reload: readers never see half a model
     load_error: str | None = "the model is loading"
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    feedback: FeedbackStore | None = None  # verdicts and kept images; None when the log is off
+    feedback_limiter: RateLimiter | None = None
+    feedback_inflight: int = 0  # verdicts being written now (the event loop alone counts)
 
     def set_model(self, model: ServedModel) -> None:
         """Serve ``model`` from now on (in-flight requests finish on the one they started with)."""
