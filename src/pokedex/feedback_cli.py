@@ -7,7 +7,11 @@ Thin like the rest of the CLI: parse, call one function, print. Mounted by :mod:
 from __future__ import annotations
 
 import functools
+import json
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -105,3 +109,104 @@ def db_current(db: DbOption = None) -> None:
     finally:
         engine.dispose()
     typer.echo(f"prediction store at revision {revision or 'none'} (newest {head()})")
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise PokedexError(
+            f"--since {text!r}: give a date or time such as 2026-12-01 or 2026-12-01T18:00",
+            exit_code=2,
+        ) from exc
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@feedback_app.command("export")
+@_clean_errors
+def feedback_export(
+    out: Annotated[Path, typer.Option(help="Folder to write (replaced whole).")] = Path(
+        "data/feedback"
+    ),
+    since: Annotated[
+        str | None, typer.Option(help="Only verdicts given at or after this date (UTC).")
+    ] = None,
+    include_pending: Annotated[
+        bool, typer.Option(help="Export verdicts nobody reviewed yet, not only accepted ones.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Write reviewed verdicts with kept images as a raw source: a folder per species, a
+    manifest with hashes and provenance, conflicting verdicts quarantined with the reason."""
+    from pokedex.data.feedback import export_feedback
+    from pokedex.store.feedback import FeedbackStore
+
+    url = _url(db)
+    if _missing_sqlite(url):
+        # a clean checkout has no store yet: an empty export, and no database created
+        typer.secho(f"no prediction store at {url}: the export is empty", err=True)
+        corrections = []
+    else:
+        store = FeedbackStore(url)
+        try:
+            corrections = store.corrections(_since(since), include_pending=include_pending)
+        finally:
+            store.close()
+    reviews = ["accepted", "pending"] if include_pending else ["accepted"]
+    result = export_feedback(corrections, out, since=_since(since), reviews=reviews)
+    typer.echo(
+        json.dumps(
+            {
+                "out": str(result.out),
+                "verdicts": len(corrections),
+                "images": result.images,
+                "species": result.by_species,
+                "not_pokemon": result.not_pokemon,
+                "quarantined": result.quarantined,
+            }
+        )
+    )
+
+
+def _missing_sqlite(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise PokedexError(f"bad prediction-store URL {url!r}: {exc}", exit_code=2) from exc
+    database = parsed.database or ""
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not Path(database).is_file()
+    )
+
+
+@feedback_app.command("review")
+@_clean_errors
+def feedback_review(
+    prediction_id: Annotated[str, typer.Argument(help="The prediction whose verdict to review.")],
+    accept: Annotated[
+        bool, typer.Option("--accept/--reject", help="Accept the verdict, or reject it.")
+    ] = True,
+    db: DbOption = None,
+) -> None:
+    """Accept a verdict (the export takes accepted ones) or reject it."""
+    from pokedex.store.feedback import FeedbackStore
+
+    try:
+        key = uuid.UUID(prediction_id)
+    except ValueError as exc:
+        message = f"{prediction_id!r} is not a prediction id (UUID)"
+        raise PokedexError(message, exit_code=2) from exc
+    review = "accepted" if accept else "rejected"
+    store = FeedbackStore(_url(db))
+    try:
+        store.review(key, review)
+    finally:
+        store.close()
+    typer.echo(f"{key}: {review}")
