@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 
 from pokedex import __version__
 from pokedex.errors import PokedexError
+from pokedex.serving import verdicts
 from pokedex.serving.batching import MicroBatcher
 from pokedex.serving.errors import install_handlers
 from pokedex.serving.metrics import Metrics
@@ -144,15 +145,19 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         state.drift_task = asyncio.create_task(
             watch(drift, lambda: state.model, settings.drift_window, settings.drift_interval_s)
         )
+    if state.feedback is not None and settings.drift_interval_s > 0:
+        # on the drift check's period: a time window ages even when no verdict arrives
+        state.feedback_task = asyncio.create_task(verdicts.watch(state, settings.drift_interval_s))
     return state
 
 
 async def _stop(state: ServingState) -> None:
     """Finish queued predictions, then flush the prediction log (nothing acknowledged is lost)."""
-    if state.drift_task is not None:
-        state.drift_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await state.drift_task
+    for task in (state.drift_task, state.feedback_task):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     await state.batcher.stop()
     state.preprocess_pool.shutdown(wait=True)
     if state.predlog is not None:

@@ -37,6 +37,7 @@ class ServingState:
     feedback: FeedbackStore | None = None  # verdicts and kept images; None when the log is off
     feedback_limiter: RateLimiter | None = None
     feedback_inflight: int = 0  # verdicts being written now (the event loop alone counts)
+    feedback_task: asyncio.Task[None] | None = None  # refreshes the accuracy-by-feedback gauges
 
     def set_model(self, model: ServedModel) -> None:
         """Serve ``model`` from now on (in-flight requests finish on the one they started with)."""

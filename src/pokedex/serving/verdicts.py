@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,8 @@ from pokedex.store.feedback import (
     VerdictKind,
 )
 from pokedex.store.ids import issued_at
+
+log = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 16  # verdicts written at once per worker; more wait for a 503's Retry-After
 _CORRECT = {"correct"}
@@ -162,3 +165,13 @@ def _just_issued(body: FeedbackRequest, pending_s: float) -> bool:
         return False
     age = datetime.now(UTC) - minted
     return timedelta(seconds=-5) <= age <= timedelta(seconds=pending_s)
+
+
+async def watch(state: ServingState, interval_s: float) -> None:
+    """Publish the accuracy-by-feedback gauges now and every ``interval_s`` seconds."""
+    while True:
+        try:
+            await _refresh(state)
+        except Exception:
+            log.exception("accuracy-by-feedback refresh failed")  # the next period tries again
+        await asyncio.sleep(interval_s)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Uuid,
     delete,
     insert,
+    inspect,
     select,
     update,
 )
@@ -127,6 +128,31 @@ def agrees(verdict: str, species: str | None, top1: str, known: bool) -> bool:
     return known and species == top1
 
 
+def read_accuracy(
+    engine: Engine, count: int | None = None, since: datetime | None = None
+) -> Accuracy | None:
+    """Agreement of the last ``count`` verdicts (or those since ``since``) with the model;
+    None when the store has no feedback table (never migrated): reading changes nothing."""
+    query = (
+        select(feedback.c.verdict, feedback.c.species, predictions.c.top1, predictions.c.known)
+        .join(predictions, predictions.c.id == feedback.c.prediction_id)
+        .order_by(feedback.c.ts.desc())
+        .limit(min(count or MAX_WINDOW, MAX_WINDOW))
+    )
+    if since is not None:
+        query = query.where(feedback.c.ts >= since)
+    try:
+        if not inspect(engine).has_table(feedback.name):
+            return None
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise PokedexError(f"cannot read the verdicts: {exc}") from exc
+    agreeing = sum(agrees(r.verdict, r.species, r.top1, r.known) for r in rows)
+    by_verdict = {v: 0 for v in VERDICTS} | dict(Counter(r.verdict for r in rows))
+    return Accuracy(len(rows), agreeing, by_verdict)
+
+
 class FeedbackStore:
     """Verdicts, kept images and their deletion over one database (migrated on first use).
 
@@ -197,23 +223,9 @@ class FeedbackStore:
 
     def accuracy(self, count: int | None = None, since: datetime | None = None) -> Accuracy:
         """Agreement of the last ``count`` verdicts (or those since ``since``) with the model."""
-        engine = self._migrated()
-        query = (
-            select(feedback.c.verdict, feedback.c.species, predictions.c.top1, predictions.c.known)
-            .join(predictions, predictions.c.id == feedback.c.prediction_id)
-            .order_by(feedback.c.ts.desc())
-            .limit(min(count or MAX_WINDOW, MAX_WINDOW))
-        )
-        if since is not None:
-            query = query.where(feedback.c.ts >= since)
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise PokedexError(f"cannot read the verdicts: {exc}") from exc
-        agreeing = sum(agrees(r.verdict, r.species, r.top1, r.known) for r in rows)
-        by_verdict = {v: 0 for v in VERDICTS} | dict(Counter(r.verdict for r in rows))
-        return Accuracy(len(rows), agreeing, by_verdict)
+        result = read_accuracy(self._migrated(), count, since)
+        assert result is not None  # migrated: the table exists
+        return result
 
     def review(self, prediction_id: uuid.UUID, review: Review) -> None:
         """Mark a verdict accepted or rejected; UnknownPredictionError if it has none."""
