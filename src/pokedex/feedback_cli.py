@@ -186,6 +186,32 @@ def _missing_sqlite(url: str) -> bool:
     )
 
 
+@feedback_app.command("list")
+@_clean_errors
+def feedback_list(
+    review: Annotated[
+        str | None, typer.Option(help="Only verdicts in this review state: pending, accepted…")
+    ] = "pending",
+    limit: Annotated[int, typer.Option(min=1, help="The newest this many.")] = 100,
+    db: DbOption = None,
+) -> None:
+    """List verdicts to review: prediction id, the model's top-1, the verdict, the review, and
+    the kept image's hash (verdicts without one never reach an export)."""
+    from pokedex.store.feedback import FeedbackStore
+
+    if review not in (None, "all", "pending", "accepted", "rejected"):
+        raise PokedexError(f"--review {review!r}: pending, accepted, rejected or all", exit_code=2)
+    store = FeedbackStore(_url(db))
+    try:
+        listed = store.list(None if review in (None, "all") else review, limit)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    for v in listed:
+        says = v.species if v.verdict == "species" else v.verdict
+        image = v.sha256[:12] if v.sha256 else "no image"
+        typer.echo(f"{v.prediction_id}  {v.top1:<14} -> {says:<14} {v.review:<9} {image}")
+
+
 @feedback_app.command("review")
 @_clean_errors
 def feedback_review(

@@ -240,3 +240,28 @@ def test_no_store_yet_gives_an_empty_export_and_the_same_data(
     without = prepare(raw.raw, tmp_path / "b", workers=1).summary
     assert with_empty["data_version"] == without["data_version"]
     assert with_empty["feedback"]["added"] == {"train": 0, "val": 0}
+
+
+def test_list_and_review_from_the_command_line(loop: Loop) -> None:
+    _, url, ids = loop
+    pending = runner.invoke(app, ["data", "feedback", "list", "--db", url])
+    assert pending.exit_code == 0, pending.output
+    [line] = pending.output.strip().splitlines()  # only "pending" is unreviewed
+    assert line.startswith(str(ids["pending"]))
+    assert "abra" in line
+    assert "-> correct" in line
+    done = runner.invoke(
+        app, ["data", "feedback", "review", str(ids["pending"]), "--reject", "--db", url]
+    )
+    assert done.output.strip() == f"{ids['pending']}: rejected"
+    assert runner.invoke(app, ["data", "feedback", "list", "--db", url]).output == ""
+    every = runner.invoke(app, ["data", "feedback", "list", "--review", "all", "--db", url])
+    assert len(every.output.strip().splitlines()) == 14
+    assert "no image" in every.output  # the verdict whose picture was not kept
+    bad = runner.invoke(app, ["data", "feedback", "review", "not-an-id", "--db", url])
+    assert bad.exit_code == 2
+    unknown = runner.invoke(
+        app, ["data", "feedback", "review", str(new_prediction_id()), "--db", url]
+    )
+    assert unknown.exit_code == 1
+    assert "no verdict on prediction" in unknown.output

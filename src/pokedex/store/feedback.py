@@ -121,6 +121,19 @@ class Correction:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One verdict as a reviewer sees it."""
+
+    prediction_id: uuid.UUID
+    top1: str
+    verdict: VerdictKind
+    species: str | None
+    review: Review
+    ts: datetime
+    sha256: str | None  # the kept image, if any
+
+
 def agrees(verdict: str, species: str | None, top1: str, known: bool) -> bool:
     """Whether a verdict agrees with the model's answer (top-1 and its open-set flag)."""
     if verdict == "not_pokemon":
@@ -226,6 +239,35 @@ class FeedbackStore:
         result = read_accuracy(self._migrated(), count, since)
         assert result is not None  # migrated: the table exists
         return result
+
+    def list(self, review: Review | None = None, limit: int = 100) -> list[Listed]:
+        """The newest ``limit`` verdicts (those with ``review`` when given), oldest first."""
+        engine = self._migrated()
+        query = (
+            select(
+                feedback.c.prediction_id,
+                predictions.c.top1,
+                feedback.c.verdict,
+                feedback.c.species,
+                feedback.c.review,
+                feedback.c.ts,
+                prediction_images.c.sha256,
+            )
+            .join(predictions, predictions.c.id == feedback.c.prediction_id)
+            .outerjoin(
+                prediction_images, prediction_images.c.prediction_id == feedback.c.prediction_id
+            )
+            .order_by(feedback.c.ts.desc(), feedback.c.id.desc())
+            .limit(limit)
+        )
+        if review is not None:
+            query = query.where(feedback.c.review == review)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise PokedexError(f"cannot read the verdicts: {exc}") from exc
+        return [Listed(*row) for row in reversed(rows)]
 
     def review(self, prediction_id: uuid.UUID, review: Review) -> None:
         """Mark a verdict accepted or rejected; UnknownPredictionError if it has none."""
