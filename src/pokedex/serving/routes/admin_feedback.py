@@ -30,6 +30,7 @@ router = APIRouter(
     tags=["admin"],
     dependencies=[Depends(require_admin)],
     responses={
+        400: {"model": ErrorBody},  # a body that is not UTF-8 JSON at all
         401: {"model": ErrorBody},
         404: {"model": ErrorBody},
         422: {"model": UnprocessableBody},

@@ -24,7 +24,8 @@ WINDOW_CHARS = 16
 
 router = APIRouter(tags=["feedback"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    **{status: {"model": ErrorBody} for status in (404, 409, 413, 429, 503)},
+    # 400: a body that is not UTF-8 JSON at all
+    **{status: {"model": ErrorBody} for status in (400, 404, 409, 413, 429, 503)},
     422: {"model": UnprocessableBody},
 }
 
