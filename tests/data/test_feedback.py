@@ -185,6 +185,9 @@ def test_export_then_prepare_round_trip(loop: Loop, tmp_path: Path) -> None:
             r["split"] == split for r in manifest
         )
 
+    gallery = json.loads((processed / "gallery" / "manifest.json").read_text())
+    assert not any(e["source"].startswith("feedback/") for e in gallery["species"].values())
+
     report = write_report(processed, tmp_path / "report").read_text(encoding="utf-8")
     assert "## Feedback" in report
     assert "a correction never overrides it" in report
