@@ -203,7 +203,7 @@ def feedback_list(
         raise PokedexError(f"--review {review!r}: pending, accepted, rejected or all", exit_code=2)
     store = FeedbackStore(_url(db))
     try:
-        listed = store.list(None if review in (None, "all") else review, limit)  # type: ignore[arg-type]
+        listed = store.verdicts(None if review in (None, "all") else review, limit)  # type: ignore[arg-type]
     finally:
         store.close()
     for v in listed:

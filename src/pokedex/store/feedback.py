@@ -240,7 +240,7 @@ class FeedbackStore:
         assert result is not None  # migrated: the table exists
         return result
 
-    def list(self, review: Review | None = None, limit: int = 100) -> list[Listed]:
+    def verdicts(self, review: Review | None = None, limit: int = 100) -> list[Listed]:
         """The newest ``limit`` verdicts (those with ``review`` when given), oldest first."""
         engine = self._migrated()
         query = (
