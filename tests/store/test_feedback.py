@@ -15,10 +15,10 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from pokedex.store import migrate
+from pokedex.store.erasure import NothingToDeleteError
 from pokedex.store.feedback import (
     DuplicateVerdictError,
     FeedbackStore,
-    NothingToDeleteError,
     UnknownPredictionError,
 )
 from pokedex.store.ids import issued_at, new_prediction_id

@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    delete,
     insert,
     inspect,
     select,
@@ -35,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pokedex.errors import PokedexError
+from pokedex.store.erasure import Deleted, delete_image
 from pokedex.store.images import kept_images, prediction_images
 from pokedex.store.migrate import upgrade
 from pokedex.store.predlog import make_engine, predictions
@@ -66,10 +66,6 @@ class DuplicateVerdictError(PokedexError):
     """The prediction already has its verdict."""
 
 
-class NothingToDeleteError(PokedexError):
-    """No kept or logged image matches the id or hash."""
-
-
 @dataclass(frozen=True)
 class Verdict:
     """One recorded verdict, and whether it agrees with the model."""
@@ -93,16 +89,6 @@ class Accuracy:
     def accuracy(self) -> float | None:
         """The share of verdicts agreeing with the model; None with no verdict."""
         return self.agreeing / self.verdicts if self.verdicts else None
-
-
-@dataclass(frozen=True)
-class Deleted:
-    """What deleting one image removed."""
-
-    sha256: str | None
-    kept_images: int
-    links: int
-    logged_images: int
 
 
 @dataclass(frozen=True)
@@ -285,49 +271,8 @@ class FeedbackStore:
             raise UnknownPredictionError(f"no verdict on prediction {prediction_id}")
 
     def delete_image(self, key: uuid.UUID | str) -> Deleted:
-        """Delete an image everywhere: by prediction id (its kept image, and the same picture
-        kept with any other prediction, and its logged upload) or by the kept image's sha256."""
-        engine = self._migrated()
-        try:
-            with engine.begin() as conn:
-                logged: set[uuid.UUID] = set()
-                if isinstance(key, uuid.UUID):
-                    sha = conn.execute(
-                        select(prediction_images.c.sha256).where(
-                            prediction_images.c.prediction_id == key
-                        )
-                    ).scalar()
-                    logged.add(key)
-                else:
-                    sha = key
-                if sha is not None:
-                    logged |= set(
-                        conn.execute(
-                            select(prediction_images.c.prediction_id).where(
-                                prediction_images.c.sha256 == sha
-                            )
-                        ).scalars()
-                    )
-                cleared = 0
-                if logged:
-                    cleared = conn.execute(
-                        update(predictions)
-                        .where(predictions.c.id.in_(logged), predictions.c.image.is_not(None))
-                        .values(image=None)
-                    ).rowcount
-                links = images = 0
-                if sha is not None:
-                    links = conn.execute(
-                        delete(prediction_images).where(prediction_images.c.sha256 == sha)
-                    ).rowcount
-                    images = conn.execute(
-                        delete(kept_images).where(kept_images.c.sha256 == sha)
-                    ).rowcount
-        except SQLAlchemyError as exc:
-            raise PokedexError(f"cannot delete the image: {exc}") from exc
-        if not (cleared or links or images):
-            raise NothingToDeleteError(f"no kept or logged image for {key}")
-        return Deleted(sha, images, links, cleared)
+        """Delete an image everywhere (:func:`pokedex.store.erasure.delete_image`)."""
+        return delete_image(self._migrated(), key)
 
     def corrections(
         self, since: datetime | None = None, *, include_pending: bool = False

@@ -21,7 +21,8 @@ from pokedex.errors import PokedexError
 from pokedex.serving.errors import ApiError
 from pokedex.serving.routes.admin import require_admin
 from pokedex.serving.state import StateDep
-from pokedex.store.feedback import FeedbackStore, NothingToDeleteError, UnknownPredictionError
+from pokedex.store.erasure import NothingToDeleteError
+from pokedex.store.feedback import FeedbackStore, UnknownPredictionError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
