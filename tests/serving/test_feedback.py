@@ -288,3 +288,36 @@ def test_without_a_prediction_log_feedback_is_a_clear_404(
         )
         assert response.status_code == 404
         assert "prediction log is off" in response.json()["detail"]
+
+
+def test_a_verdict_that_beats_its_row_to_the_log_is_asked_to_retry(
+    make_settings: MakeSettings, png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the answer does not wait for the commit (wait 0) and the writer is slow: the verdict
+    # arrives before the row, and must be told to come back, never that the id is unknown
+    import threading
+    import time
+
+    from pokedex.store.predlog import PredictionLog
+
+    slow_write = PredictionLog._write
+    release = threading.Event()
+
+    def held(self: PredictionLog, rows: list) -> bool:
+        release.wait(10)
+        return slow_write(self, rows)
+
+    monkeypatch.setattr(PredictionLog, "_write", held)
+    with TestClient(create_app(make_settings(prediction_log_wait_ms=0))) as client:
+        answer = client.post("/v1/predict", files={"file": png}).json()
+        body = {"prediction_id": answer["id"], "verdict": "correct"}
+        early = client.post("/v1/feedback", json=body)
+        assert early.status_code == 409
+        assert early.headers["Retry-After"] == "1"
+        assert "not recorded yet" in early.json()["detail"]
+        release.set()
+        deadline = time.monotonic() + 10
+        while (late := client.post("/v1/feedback", json=body)).status_code == 409:
+            assert time.monotonic() < deadline, late.text
+            time.sleep(0.05)
+        assert late.status_code == 201, late.text
