@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 import pokedex.ui
 from pokedex.core.schemas import (
     ConfusedPair,
+    FeedbackAccuracy,
     ModelInfo,
     ModelRef,
     OpenSetInfo,
@@ -99,6 +100,13 @@ def prediction(
     )
 
 
+NO_VERDICTS = FeedbackAccuracy(
+    window="500",
+    verdicts=0,
+    agreeing=0,
+    accuracy=None,
+    by_verdict={"correct": 0, "species": 0, "not_pokemon": 0},
+)
 PIKACHU = [("pikachu", 0.62), ("charmander", 0.2), ("jigglypuff", 0.1), ("geodude", 0.05),
            ("snorlax", 0.03)]  # fmt: skip
 
@@ -191,6 +199,7 @@ def default_routes() -> dict[tuple[str, str], Reply]:
         ("GET", "/v1/model/embeddings"): Reply(record),
         ("GET", "/metrics"): Reply(_metrics_text().encode()),
         ("POST", "/v1/predict"): Reply(prediction(PIKACHU)),
+        ("GET", "/v1/monitoring/feedback"): Reply(NO_VERDICTS),  # it takes verdicts: a log
     }
     for e in SPECIES:
         routes[("GET", f"/v1/species/{e.name}")] = Reply(species_info(e.name))

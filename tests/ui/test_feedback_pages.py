@@ -276,28 +276,58 @@ def test_the_model_page_says_what_users_said(make_app: MakeApp, fake_api: FakeAp
     assert figures["feedback/species"] == "2"
 
 
+def test_your_verdict_counts_on_the_model_page_at_once(
+    make_app: MakeApp, fake_api: FakeApi
+) -> None:
+    _recorded(fake_api, "correct", "pikachu", agrees=True)
+    at = _upload(make_app().run())  # the page has read the (cached) figures: no verdict yet
+    at.switch_page(MODEL).run()
+    assert "Nobody has answered yet." in _texts(at)
+    at.switch_page("views/recognize.py").run()
+    fake_api.set("GET", "/v1/monitoring/feedback", SAID)
+    at.button(key=YES).click().run()
+    at.switch_page(MODEL).run()
+    _clean(at)
+    assert "users agreed with it **6 times out of 8**" in _texts(at)
+
+
 def test_a_duration_window_is_named(make_app: MakeApp, fake_api: FakeApi) -> None:
     fake_api.set("GET", "/v1/monitoring/feedback", SAID.model_copy(update={"window": "7d"}))
     assert "Over the last 7 days, users agreed" in _texts(_model_page(make_app))
 
 
 def test_the_model_page_before_any_verdict(make_app: MakeApp, fake_api: FakeApi) -> None:
-    nothing = FeedbackAccuracy(
-        window="500",
-        verdicts=0,
-        agreeing=0,
-        accuracy=None,
-        by_verdict={"correct": 0, "species": 0, "not_pokemon": 0},
-    )
-    fake_api.set("GET", "/v1/monitoring/feedback", nothing)
-    at = _model_page(make_app)
+    at = _model_page(make_app)  # the fake API's log holds no verdict yet
     assert "Nobody has answered yet." in _texts(at)
     assert "Right, say users" not in {m.label for m in at.metric}
     assert not at.get("vega_lite_chart")
     assert fake_api.calls("GET", "/v1/monitoring/feedback") == 1  # no series to ask for
 
 
-def test_the_model_page_with_no_prediction_log(make_app: MakeApp) -> None:
-    at = _model_page(make_app)  # the fake API has no feedback route: 404
+def _no_log(fake_api: FakeApi) -> None:
+    """The API's prediction log is off: its feedback routes answer 404."""
+    detail = {"detail": "the prediction log is off (POKEDEX_PREDICTION_LOG_URL is empty)"}
+    fake_api.set("GET", "/v1/monitoring/feedback", detail, status=404)
+    fake_api.set("POST", FEEDBACK, detail, status=404)
+
+
+def test_the_model_page_with_no_prediction_log(make_app: MakeApp, fake_api: FakeApi) -> None:
+    _no_log(fake_api)
+    at = _model_page(make_app)
     assert "keeps no record of its answers, so it takes no verdicts" in _texts(at)
     assert "Typical answer" in {m.label for m in at.metric}  # the rest of the page stays
+
+
+def test_without_a_prediction_log_nothing_is_asked_or_offered(
+    make_app: MakeApp, fake_api: FakeApi
+) -> None:
+    _no_log(fake_api)
+    at = _upload(make_app().run())
+    _clean(at)
+    assert at.subheader[0].value == "Pikachu #025"  # the answer, as before
+    assert "Is this right?" not in _texts(at)
+    assert not _buttons(at)
+    assert [t.label for t in at.toggle] == ["Use the camera"]  # nothing to keep a photo for
+    assert "without its metadata" not in _texts(at)
+    [(_, _, query)] = [r for r in fake_api.requests if r[1] == "/v1/predict"]
+    assert "keep_image" not in query

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pokedex.core.schemas import FeedbackResponse, PredictResponse, SpeciesSummary
-from pokedex.ui import session
+from pokedex.ui import agreement, session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import dex_number, species_picture
 
@@ -23,10 +23,21 @@ KEEP_HOW = (
 )
 
 
+def takes_verdicts() -> bool:
+    """Whether the API records verdicts: not when its prediction log is off (or it predates
+    them), which its accuracy-by-feedback route says with a 404. A store that is down for now
+    still counts as taking them: the refusal will say so."""
+    try:
+        agreement.accuracy(session.api())
+    except ApiError as exc:
+        return exc.status != 404
+    return True
+
+
 def ask(result: PredictResponse) -> None:
     """The verdict buttons for ``result``, the confirmation once one is recorded, or nothing
-    for an answer without an id (an API that takes no verdicts)."""
-    if result.id is None:
+    for an answer without an id or from an API that takes no verdicts."""
+    if result.id is None or not takes_verdicts():
         return
     sent: FeedbackResponse | None = st.session_state.get(SENT, {}).get(result.id)
     refused: tuple[str, bool] | None = st.session_state.get(REFUSED, {}).get(result.id)
@@ -128,6 +139,8 @@ def _send(prediction_id: str, verdict: str) -> None:
         return
     refused.pop(prediction_id, None)
     st.session_state.setdefault(SENT, {})[prediction_id] = recorded
+    agreement.accuracy.clear()  # the Model page counts it at once, not 15 s later
+    agreement.by_day.clear()
 
 
 def _confirm(sent: FeedbackResponse, result: PredictResponse) -> None:
