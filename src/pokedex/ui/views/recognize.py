@@ -18,7 +18,7 @@ from pokedex.ui.cards import SURE, species_facts, species_heading, top_species
 from pokedex.ui.examples import Example, examples
 from pokedex.ui.paste import paste_button, pasted_picture
 from pokedex.ui.preview import enlarge, model_view, thumbnail
-from pokedex.ui.verdict import KEEP_HOW, ask, kept_note
+from pokedex.ui.verdict import KEEP_HOW, ask, kept_note, takes_verdicts
 
 ACCEPTED = ["png", "jpg", "jpeg", "webp"]
 PICTURE_SIDE = 150  # two side by side fit a phone's 390 px
@@ -72,7 +72,8 @@ def render() -> None:
 
 
 def _inputs() -> None:
-    """Upload or drop, paste, the camera (behind a switch), and what went wrong with a paste."""
+    """Upload or drop, paste, the camera (behind a switch), the choice to keep the photo when
+    the API takes verdicts, and what went wrong with a paste."""
     turn = st.session_state.get(ROUND, 0)  # a new turn gives the upload and camera empty widgets
     upload = f"upload-{turn}"
     st.file_uploader(
@@ -83,11 +84,14 @@ def _inputs() -> None:
         on_change=_take,
         args=(upload, "upload"),
     )
+    keeps = takes_verdicts()  # a kept photo is there for a verdict to teach the next model
     with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
         paste_button(PASTE, on_paste=_pasted)
         camera_on = st.toggle("Use the camera")
-        st.toggle("Keep my photo to improve the Pokédex", key=KEEP, persist_state="session")
-    st.caption(KEEP_HOW)
+        if keeps:
+            st.toggle("Keep my photo to improve the Pokédex", key=KEEP, persist_state="session")
+    if keeps:
+        st.caption(KEEP_HOW)
     if camera_on:
         camera = f"camera-{turn}"
         st.camera_input("Take a photo", key=camera, on_change=_take, args=(camera, "camera"))
