@@ -55,6 +55,14 @@ backgrounds: setup ## data/backgrounds: photo tiles with their sources and licen
 report: setup
 	$(BIN)/pokedex data report
 
+# Users' reviewed corrections (docs/feedback.md) into the next data version: export them from
+# the prediction store ($POKEDEX_PREDICTION_LOG_URL), then prepare and describe the data with them.
+.PHONY: feedback
+feedback: setup ## data/feedback from the reviewed verdicts, then prepare + report with it
+	$(BIN)/pokedex data feedback export --out data/feedback
+	$(BIN)/pokedex data prepare --feedback data/feedback
+	$(BIN)/pokedex data report
+
 train-smoke: setup
 	$(BIN)/pokedex train experiment=smoke
 

@@ -1,4 +1,4 @@
-"""The DVC pipeline parses and chains fetch -> prepare -> (report, train)."""
+"""The DVC pipeline parses and chains (fetch, feedback) -> prepare -> (report, train)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,15 @@ def _dvc(repo: Path, *args: str) -> str:
 
 def test_stages_and_their_order(repo: Path) -> None:
     stages = [line.split()[0] for line in _dvc(repo, "stage", "list").splitlines() if line.strip()]
-    assert stages == ["fetch", "prepare", "report", "train"]
+    assert stages == ["fetch", "feedback", "prepare", "report", "train"]
     edges = _dvc(repo, "dag", "--dot")
-    for a, b in [("fetch", "prepare"), ("prepare", "report"), ("prepare", "train")]:
+    pairs = [
+        ("fetch", "prepare"),
+        ("feedback", "prepare"),
+        ("prepare", "report"),
+        ("prepare", "train"),
+    ]
+    for a, b in pairs:
         assert f'"{a}" -> "{b}"' in edges
 
 

@@ -39,7 +39,7 @@ def test_compose_file_follows_the_compose_spec() -> None:
 
 
 def test_the_stack_has_every_service(services: dict) -> None:
-    assert set(services) == {"api", "ui", "mlflow", "postgres", "prometheus", "grafana"}
+    assert set(services) == {"api", "migrate", "ui", "mlflow", "postgres", "prometheus", "grafana"}
 
 
 def test_every_variable_has_a_default_so_config_works_with_nothing_set() -> None:
@@ -211,3 +211,12 @@ def _served_metric_names() -> set[str]:
     registry = CollectorRegistry()
     Metrics(registry)
     return {family.name for family in registry.collect()}
+
+
+def test_the_store_is_migrated_before_the_api_starts(services: dict) -> None:
+    migrate, api = services["migrate"], services["api"]
+    assert migrate["entrypoint"] == ["pokedex", "db", "upgrade"]
+    url = "POKEDEX_PREDICTION_LOG_URL"
+    assert migrate["environment"][url] == api["environment"][url]
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert migrate["build"] == api["build"]

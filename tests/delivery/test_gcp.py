@@ -31,6 +31,7 @@ RULE_NAMES = {
     "PokedexHighP99Latency",
     "PokedexNotReady",
     "PokedexDriftDetected",
+    "PokedexLowFeedbackAccuracy",
     "PokedexLowMeanConfidence",
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")

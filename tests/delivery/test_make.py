@@ -15,7 +15,7 @@ pytestmark = [
     needs_posix,
     pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make"),
 ]
-TARGETS = ("setup", "serve", "test", "lint", "data", "train", "docs", "images", "locks")
+TARGETS = ("setup", "serve", "test", "lint", "data", "feedback", "train", "docs", "images", "locks")
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2] / "monitoring"
 PROMETHEUS = ROOT / "prometheus"
 GRAFANA = ROOT / "grafana"
 RULES = ("PokedexHigh5xxRate", "PokedexHighP99Latency", "PokedexNotReady",
-         "PokedexDriftDetected", "PokedexLowMeanConfidence")  # fmt: skip
+         "PokedexDriftDetected", "PokedexLowMeanConfidence",
+         "PokedexLowFeedbackAccuracy")  # fmt: skip
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not installed (Debian: apt-get install prometheus)"

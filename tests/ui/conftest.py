@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 import pokedex.ui
 from pokedex.core.schemas import (
     ConfusedPair,
+    FeedbackAccuracy,
     ModelInfo,
     ModelRef,
     OpenSetInfo,
@@ -65,10 +66,21 @@ def species_info(name: str) -> SpeciesInfo:
     )
 
 
-def prediction(top: list[tuple[str, float]], *, known: bool = True) -> PredictResponse:
+PREDICTION_ID = "0193a4e2-7c1d-7abc-8def-0123456789ab"  # a UUIDv7, as the API mints them
+
+
+def prediction(
+    top: list[tuple[str, float]],
+    *,
+    known: bool = True,
+    id: str | None = PREDICTION_ID,
+    image_sha256: str | None = None,
+) -> PredictResponse:
     """A /v1/predict answer ranking ``top`` (species name, probability)."""
     info = species_info(top[0][0])
     return PredictResponse(
+        id=id,
+        image_sha256=image_sha256,
         species=[
             SpeciesScore(
                 name=n,
@@ -88,6 +100,13 @@ def prediction(top: list[tuple[str, float]], *, known: bool = True) -> PredictRe
     )
 
 
+NO_VERDICTS = FeedbackAccuracy(
+    window="500",
+    verdicts=0,
+    agreeing=0,
+    accuracy=None,
+    by_verdict={"correct": 0, "species": 0, "not_pokemon": 0},
+)
 PIKACHU = [("pikachu", 0.62), ("charmander", 0.2), ("jigglypuff", 0.1), ("geodude", 0.05),
            ("snorlax", 0.03)]  # fmt: skip
 
@@ -106,11 +125,13 @@ def _metrics_text() -> str:
 
 @dataclass
 class Reply:
-    """A canned answer: status, body (JSON-encoded unless bytes) and a delay before it."""
+    """A canned answer: status, body (JSON-encoded unless bytes), a delay before it, and
+    headers of its own (Retry-After...)."""
 
     body: Any
     status: int = 200
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,9 +147,25 @@ class FakeApi:
         """How many requests hit this route."""
         return sum(1 for m, p, _ in self.requests if (m, p) == (method, path))
 
-    def set(self, method: str, path: str, body: Any, status: int = 200, delay_s: float = 0) -> None:
+    def set(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        status: int = 200,
+        delay_s: float = 0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """Answer ``method path`` with ``body`` from now on."""
-        self.routes[(method, path)] = Reply(body, status, delay_s)
+        self.routes[(method, path)] = Reply(body, status, delay_s, headers or {})
+
+    def sent(self, method: str, path: str) -> list[bytes]:
+        """The bodies of the requests that hit this route, in order."""
+        return [
+            body
+            for (m, p, _), body in zip(self.requests, self.bodies, strict=True)
+            if (m, p) == (method, path)
+        ]
 
 
 def default_routes() -> dict[tuple[str, str], Reply]:
@@ -162,6 +199,7 @@ def default_routes() -> dict[tuple[str, str], Reply]:
         ("GET", "/v1/model/embeddings"): Reply(record),
         ("GET", "/metrics"): Reply(_metrics_text().encode()),
         ("POST", "/v1/predict"): Reply(prediction(PIKACHU)),
+        ("GET", "/v1/monitoring/feedback"): Reply(NO_VERDICTS),  # it takes verdicts: a log
     }
     for e in SPECIES:
         routes[("GET", f"/v1/species/{e.name}")] = Reply(species_info(e.name))
@@ -190,6 +228,8 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pokedex.benchmarks.localserver import free_port
@@ -92,3 +94,77 @@ def test_an_answer_in_another_shape_is_an_error(client: PokedexApi, fake_api: Fa
     fake_api.set("GET", "/v1/model", b"not json")
     with pytest.raises(ApiError, match="same version"):
         client.model_info()
+
+
+PREDICTION = "0193a4e2-7c1d-7abc-8def-0123456789ab"
+RECORDED = {
+    "prediction_id": PREDICTION,
+    "verdict": "species",
+    "species": "charmander",
+    "agrees": False,
+    "received_at": "2026-12-05T00:00:00Z",
+}
+
+
+def test_predict_keeps_the_picture_only_when_asked(client: PokedexApi, fake_api: FakeApi) -> None:
+    client.predict(b"x", "x.png")
+    client.predict(b"x", "x.png", keep_image=True)
+    assert [q for _, p, q in fake_api.requests if p == "/v1/predict"] == [
+        {"top_k": ["5"]},
+        {"top_k": ["5"], "keep_image": ["true"]},
+    ]
+
+
+def test_a_verdict_is_sent_as_json_and_read_back(client: PokedexApi, fake_api: FakeApi) -> None:
+    fake_api.set("POST", "/v1/feedback", RECORDED, status=201)
+    recorded = client.feedback(PREDICTION, "charmander")
+    assert (recorded.verdict, recorded.species, recorded.agrees) == ("species", "charmander", False)
+    [body] = fake_api.sent("POST", "/v1/feedback")
+    assert json.loads(body) == {"prediction_id": PREDICTION, "verdict": "charmander"}
+
+
+def test_a_verdict_on_no_prediction_id_is_never_sent(client: PokedexApi, fake_api: FakeApi) -> None:
+    with pytest.raises(ApiError, match="is not a prediction id"):
+        client.feedback("req-123", "correct")
+    assert fake_api.calls("POST", "/v1/feedback") == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [
+        (429, "7", "Too many verdicts from here just now: try again in 7 s."),
+        (429, None, "Too many verdicts from here just now: try again in a minute."),
+        (409, None, "This answer already has a verdict: one per answer."),
+        (409, "1", "The Pokédex is still recording this answer: try again in 1 s."),
+        (422, None, "The Pokédex does not know that species: pick one from the list."),
+        (404, None, "The Pokédex has no record of this answer"),
+        (503, "30", "The Pokédex is busy or still starting: try again in a moment"),
+    ],
+)
+def test_a_refused_verdict_says_why_in_words(
+    client: PokedexApi, fake_api: FakeApi, status: int, retry_after: str | None, expected: str
+) -> None:
+    headers = {"Retry-After": retry_after} if retry_after else None
+    fake_api.set("POST", "/v1/feedback", {"detail": "the API's words"}, status, headers=headers)
+    with pytest.raises(ApiError) as caught:
+        client.feedback(PREDICTION, "mewtwo")
+    assert expected in str(caught.value)
+    assert str(status) not in str(caught.value)
+    assert caught.value.status == status
+    assert caught.value.retry_after_s == (float(retry_after) if retry_after else None)
+    assert fake_api.calls("POST", "/v1/feedback") == 1  # never repeated
+
+
+def test_feedback_accuracy_of_a_window(client: PokedexApi, fake_api: FakeApi) -> None:
+    answer = {
+        "window": "7d",
+        "verdicts": 4,
+        "agreeing": 3,
+        "accuracy": 0.75,
+        "by_verdict": {"correct": 3, "species": 1, "not_pokemon": 0},
+    }
+    fake_api.set("GET", "/v1/monitoring/feedback", answer)
+    assert client.feedback_accuracy("7d").accuracy == 0.75
+    assert client.feedback_accuracy().by_verdict["species"] == 1
+    queries = [q for _, p, q in fake_api.requests if p == "/v1/monitoring/feedback"]
+    assert queries == [{"window": ["7d"]}, {}]

@@ -107,6 +107,8 @@ def run(
         processed / "manifest.csv", delimiter=",", names=True, dtype=None, encoding="utf-8"
     )
     train = manifest[manifest["split"] == "train"]
+    if "source" in (manifest.dtype.names or ()):  # users' photos live in the feedback export
+        train = train[train["source"] != "feedback"]
     root = _dataset_root(raw)
     files = [root / p for p in train["path"]]
     naive = DataLoader(

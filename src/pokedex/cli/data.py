@@ -54,19 +54,38 @@ def data_prepare(
     ] = None,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
     workers: Annotated[int | None, typer.Option(help="Decoding processes.")] = None,
+    feedback: Annotated[
+        Path | None,
+        typer.Option(
+            help="A `pokedex data feedback export` folder to take in (train and val rows "
+            "tagged source=feedback). Default: $POKEDEX_FEEDBACK."
+        ),
+    ] = None,
 ) -> None:
     """Validate, de-duplicate, split and pack the raw images; build the species catalog."""
     from pokedex.data.prepare import prepare
 
     metadata = metadata or env_path("POKEDEX_METADATA")
     descriptions = descriptions or env_path("POKEDEX_DESCRIPTIONS")
+    feedback = feedback or env_path("POKEDEX_FEEDBACK")
     result = prepare(
-        raw, out, metadata=metadata, descriptions=descriptions, seed=seed, workers=workers
+        raw,
+        out,
+        metadata=metadata,
+        descriptions=descriptions,
+        seed=seed,
+        workers=workers,
+        feedback=feedback,
     )
     s = result.summary
     headline = {k: s[k] for k in ("images", "species", "splits", "data_version", "seconds")}
     headline["quarantined"] = len(s["quarantined"])
     headline["unmatched_species"] = s["unmatched_species"]
+    if "feedback" in s:
+        headline["feedback"] = {
+            "added": s["feedback"]["added"],
+            "quarantined": len(s["feedback"]["quarantined"]),
+        }
     typer.echo(json.dumps(headline))
 
 

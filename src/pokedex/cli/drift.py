@@ -40,6 +40,7 @@ def drift_cmd(
         return
     from pokedex.monitoring.check import check_drift, reference_of
     from pokedex.monitoring.drift_report import summary_lines, write_report
+    from pokedex.monitoring.feedback import check_feedback, feedback_lines
     from pokedex.monitoring.log import open_log
     from pokedex.monitoring.window import choose_window
     from pokedex.serving.settings import settings_from_env
@@ -52,11 +53,12 @@ def drift_cmd(
     engine = open_log(db or served.prediction_log_url)
     try:
         check = check_drift(bundle, profile, engine, chosen)
+        feedback = check_feedback(engine, chosen)
     finally:
         engine.dispose()
-    for line in summary_lines(check.report):
+    for line in [*summary_lines(check.report), *feedback_lines(feedback)]:
         typer.echo(line)
-    for path in write_report(check, out):
+    for path in write_report(check, out, feedback):
         typer.echo(f"wrote {path}")
     if fail_on_drift and check.report.verdict == "drift":
         raise typer.Exit(1)

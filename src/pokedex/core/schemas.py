@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -57,6 +58,14 @@ class Prediction(BaseModel):
     types: list[str]
     stats: dict[str, int] | None
     weaknesses: list[Weakness]
+    id: str | None = Field(
+        None, description="this prediction's id: what POST /v1/feedback takes (a UUID)"
+    )
+    image_sha256: str | None = Field(
+        None,
+        description="sha256 of the cleaned copy kept when the request asked keep_image=true "
+        "(null when not asked, or when it could not be kept)",
+    )
 
 
 class PredictResponse(Prediction):
@@ -243,3 +252,61 @@ class ReloadResponse(BaseModel):
 
     previous: ModelRef | None
     current: ModelRef
+
+
+class FeedbackRequest(BaseModel):
+    """``POST /v1/feedback``: what the picture behind one prediction really shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: UUID = Field(description="the id of the prediction answer")
+    verdict: str = Field(
+        min_length=1,
+        max_length=100,
+        description='"correct" (the top-1 species is right), "not_pokemon", or the name of '
+        "the species it shows (any name GET /v1/species knows)",
+    )
+
+
+class FeedbackResponse(BaseModel):
+    """A recorded verdict."""
+
+    prediction_id: UUID
+    verdict: Literal["correct", "species", "not_pokemon"]
+    species: str | None = Field(description="the species the verdict says it shows, if any")
+    agrees: bool = Field(description="whether the verdict agrees with the model's answer")
+    received_at: datetime
+
+
+class FeedbackAccuracy(BaseModel):
+    """``GET /v1/monitoring/feedback``: how often recent verdicts agree with the model."""
+
+    window: str
+    verdicts: int
+    agreeing: int
+    accuracy: float | None = Field(description="agreeing / verdicts; null with no verdict")
+    by_verdict: dict[str, int]
+
+
+class ReviewRequest(BaseModel):
+    """``POST /v1/admin/feedback/{prediction_id}/review``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review: Literal["accepted", "rejected"]
+
+
+class ReviewResponse(BaseModel):
+    """The review now stored on a verdict."""
+
+    prediction_id: UUID
+    review: Literal["accepted", "rejected"]
+
+
+class ImageDeleted(BaseModel):
+    """``DELETE /v1/admin/images/{key}``: what deleting one image removed."""
+
+    sha256: str | None = Field(description="the kept image's hash, when one was kept")
+    kept_images: int = Field(description="kept copies deleted (0 or 1: one per hash)")
+    links: int = Field(description="predictions that no longer point at it")
+    logged_images: int = Field(description="raw uploads cleared from the prediction log")

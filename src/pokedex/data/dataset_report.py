@@ -61,6 +61,7 @@ def write_report(processed: Path, out: Path, *, sample_grid: int = 8, seed: int 
             _type_section(tmp, processed, classes),
             _image_stats_section(tmp, splits, seed),
             _quality_section(summary),
+            *([_feedback_section(summary["feedback"])] if "feedback" in summary else []),
             _samples_section(tmp, classes, splits["train"], sample_grid, seed),
         ]
         (tmp / "report.md").write_text("\n\n".join(sections) + "\n", encoding="utf-8")
@@ -266,6 +267,25 @@ def _quality_section(summary: dict[str, Any]) -> str:
     blocks.append(f"Identical images filed under different species: {len(conflicts)}.")
     if conflicts:
         blocks.append("\n".join(f"- {', '.join(g)}" for g in conflicts[:MAX_LISTED]))
+    return "\n\n".join(blocks)
+
+
+def _feedback_section(block: dict[str, Any]) -> str:
+    """Users' corrections taken in by prepare (rows tagged source=feedback)."""
+    added = block.get("added", {})
+    quarantined = block.get("quarantined", [])
+    blocks = [
+        "## Feedback",
+        f"From `{block.get('source', '?')}`: {block.get('rows', 0)} exported images; added "
+        f"{added.get('train', 0)} to train and {added.get('val', 0)} to val (never test) over "
+        f"{block.get('species', 0)} species; {block.get('not_pokemon', 0)} not-a-Pokémon "
+        f"pictures set aside; {len(quarantined)} left out.",
+    ]
+    if quarantined:
+        shown = [[q.get("path", "?"), q.get("reason", "?")] for q in quarantined[:MAX_LISTED]]
+        blocks.append(_table([["file", "reason"], *shown]))
+        if len(quarantined) > MAX_LISTED:
+            blocks.append(f"... and {len(quarantined) - MAX_LISTED} more in summary.json.")
     return "\n\n".join(blocks)
 
 

@@ -114,6 +114,8 @@ def _candidates(processed: Path) -> dict[str, list[tuple[str, int, str]]]:
         # row k of {split}_images.npy
         split = row["split"]
         index = position[split] = position.get(split, -1) + 1
+        if row.get("source") == "feedback":
+            continue  # users' kept photos train the model but are never shown to others
         found.setdefault(row["species"], []).append((split, index, row["path"]))
     missing = [name for name, picks in found.items() if not picks]
     if missing:

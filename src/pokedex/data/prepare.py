@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from pokedex.data.feedback import SOURCE as FEEDBACK_SOURCE
+from pokedex.data.feedback import take_feedback
 from pokedex.data.gallery import build_gallery
 from pokedex.data.split import SPLITS, assign_splits, cross_split_similar, near_duplicate_groups
 from pokedex.data.validate import FORMATS, ImageCheck, check_image
@@ -140,8 +142,10 @@ def prepare(
     val: float = 0.1,
     test: float = 0.1,
     workers: int | None = None,
+    feedback: Path | None = None,
 ) -> PrepareResult:
-    """Validate, split and pack ``raw`` into ``out`` (replaced atomically)."""
+    """Validate, split and pack ``raw`` into ``out`` (replaced atomically); ``feedback``, a
+    `pokedex data feedback export` folder, adds users' corrections (see data/feedback.py)."""
     start = time.perf_counter()
     root = find_dataset_root(raw)
     for stale in remove_stale_temps(out):
@@ -153,16 +157,29 @@ def prepare(
     checked = _sort_checks(_check_all(root, files, workers), listed)
     _refuse_unusable(files, checked)
     split = _split(checked.good, seed=seed, val=val, test=test)
+    duplicates = _duplicates(checked.good, split)  # among the dataset's own images
+    good, species, splits = checked.good, split.species, split.splits
+    extra, sources = None, None
+    if feedback is not None:
+        extra = take_feedback(feedback, split.classes, good, species, seed=seed)
+        if extra.checks:  # rows are tagged only when some are added: else the same version
+            sources = ["dataset"] * len(good) + [FEEDBACK_SOURCE] * len(extra.checks)
+            good, species = good + extra.checks, species + extra.species
+            splits = splits + extra.splits
 
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        good, species, splits = checked.good, split.species, split.splits
-        manifest = _write_manifest(tmp / "manifest.csv", good, species, splits, split.label_of)
+        manifest = _write_manifest(
+            tmp / "manifest.csv", good, species, splits, split.label_of, sources
+        )
         split_counts = _pack(tmp, good, species, splits, split.label_of)
         (tmp / "classes.json").write_text(json.dumps(split.classes, indent=1) + "\n")
         unmatched = _write_catalog(tmp, split.classes, metadata, descriptions)
         build_gallery(tmp)
         _copy_quarantine(root, tmp / "quarantine", checked.quarantined)
+        if feedback is not None and extra is not None:
+            # their paths start with feedback/: under quarantine/feedback/<species>/
+            _copy_quarantine(feedback.parent, tmp / "quarantine", extra.quarantined, feedback)
         summary = {
             "source": str(raw),
             "data_version": hashlib.sha256(manifest).hexdigest()[:16],
@@ -178,8 +195,9 @@ def prepare(
             "with_alpha": sum(c.has_alpha for c in good),
             "quarantined": checked.quarantined,
             **_metadata_mismatches(files, listed),
-            **_duplicates(good, split),
+            **duplicates,
             "unmatched_species": unmatched,
+            **({"feedback": extra.summary} if extra is not None else {}),
             "seconds": round(time.perf_counter() - start, 1),
         }
         write_json_atomic(tmp / "summary.json", summary)
@@ -273,16 +291,18 @@ def _write_manifest(
     species: list[str],
     splits: list[str],
     label_of: dict[str, int],
+    sources: list[str] | None = None,
 ) -> bytes:
+    # the source column appears only with feedback rows: without them the manifest, and so
+    # the data version, is what it was before feedback existed
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(
-        ["path", "sha256", "species", "label", "split", "width", "height", "mode", "has_alpha"]
-    )
-    for c, sp, split in zip(good, species, splits, strict=True):
-        writer.writerow(
-            [c.path, c.sha256, sp, label_of[sp], split, c.width, c.height, c.mode, int(c.has_alpha)]
-        )
+    header = ["path", "sha256", "species", "label", "split", "width", "height", "mode"]
+    writer.writerow([*header, "has_alpha", *(["source"] if sources is not None else [])])
+    for i, (c, sp, split) in enumerate(zip(good, species, splits, strict=True)):
+        tag = [sources[i]] if sources is not None else []
+        row = [c.path, c.sha256, sp, label_of[sp], split, c.width, c.height, c.mode]
+        writer.writerow([*row, int(c.has_alpha), *tag])
     data = buf.getvalue().encode("utf-8")
     path.write_bytes(data)
     return data
@@ -328,8 +348,15 @@ def _write_catalog(
     return unmatched
 
 
-def _copy_quarantine(root: Path, dest: Path, quarantined: list[dict[str, str]]) -> None:
+def _copy_quarantine(
+    root: Path, dest: Path, quarantined: list[dict[str, str]], folder: Path | None = None
+) -> None:
     for item in quarantined:
+        source = root / item["path"]
+        if folder is not None:  # feedback: "feedback/<rel>" lives at folder/<rel>
+            source = folder / item["path"].split("/", 1)[1]
+        if not source.is_file():
+            continue  # listed but missing: the reason says so
         target = dest / item["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / item["path"], target)
+        shutil.copyfile(source, target)

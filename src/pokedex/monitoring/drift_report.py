@@ -13,24 +13,26 @@ from pokedex.io import write_bytes_atomic
 from pokedex.monitoring.check import DriftCheck
 from pokedex.monitoring.drift import SCALARS, DriftReport
 from pokedex.monitoring.features import IMAGE_FEATURES, MODEL_FEATURES
+from pokedex.monitoring.feedback import FeedbackCheck, feedback_html
 
 EMBEDDING_MEANING = "leading embedding dimensions, tested jointly (kernel MMD)"
 _W, _H, _BINS = 240, 90, 30  # histogram width and height (px), bins
 _COLOURS = ("#1f77b4", "#ff7f0e")  # reference, current
 
 
-def write_report(check: DriftCheck, out: Path) -> list[Path]:
-    """Write ``drift.html`` and ``drift.json`` into the folder ``out``; returns both paths."""
+def write_report(check: DriftCheck, out: Path, feedback: FeedbackCheck | None = None) -> list[Path]:
+    """Write ``drift.html`` (with a Feedback section when ``feedback`` is given) and
+    ``drift.json`` into the folder ``out``; returns both paths."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise PokedexError(f"{out} exists and is not a folder: choose another --out")
     html_path, json_path = out / "drift.html", out / "drift.json"
-    write_bytes_atomic(html_path, render_html(check).encode("utf-8"))
+    write_bytes_atomic(html_path, render_html(check, feedback).encode("utf-8"))
     write_bytes_atomic(json_path, (check.report.model_dump_json(indent=2) + "\n").encode("utf-8"))
     return [html_path, json_path]
 
 
-def render_html(check: DriftCheck) -> str:
+def render_html(check: DriftCheck, feedback: FeedbackCheck | None = None) -> str:
     """A self-contained HTML page (the figures are inline SVG): no network needed to view it."""
     r = check.report
     meaning = {**IMAGE_FEATURES, **MODEL_FEATURES, "embedding": EMBEDDING_MEANING}
@@ -74,6 +76,7 @@ def render_html(check: DriftCheck) -> str:
         checked=f"{r.checked_at:%Y-%m-%d %H:%M:%S} UTC",
         rows=rows,
         figure=figure,
+        feedback=feedback_html(feedback) if feedback is not None else "",
     )
 
 
@@ -171,5 +174,6 @@ reference: {reference_images} images of the {split} split. Drifted: <b>{drifted}
 {rows}
 </table>
 {figure}
+{feedback}
 </body></html>
 """

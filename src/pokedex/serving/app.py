@@ -15,14 +15,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from pokedex import __version__
+from pokedex.errors import PokedexError
+from pokedex.serving import verdicts
 from pokedex.serving.batching import MicroBatcher
 from pokedex.serving.driftwatch import DriftMonitor, watch
 from pokedex.serving.errors import install_handlers
 from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pokedex.serving.model import load_model
 from pokedex.serving.prometheus import Metrics
+from pokedex.serving.ratelimit import RateLimiter
 from pokedex.serving.routes import (
     admin,
+    admin_feedback,
+    feedback,
     health,
     model,
     monitoring,
@@ -33,6 +38,8 @@ from pokedex.serving.routes import (
 )
 from pokedex.serving.settings import Settings
 from pokedex.serving.state import ServingState
+from pokedex.store.feedback import FeedbackStore
+from pokedex.store.migrate import upgrade, upgrade_url
 from pokedex.store.predlog import PredictionLog, default_journal
 
 log = logging.getLogger(__name__)
@@ -75,7 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_upload_bytes,
-        per_path={predict.BATCH_PATH: settings.max_batch_upload_bytes},
+        per_path={
+            predict.BATCH_PATH: settings.max_batch_upload_bytes,
+            feedback.FEEDBACK_PATH: feedback.MAX_BODY_BYTES,
+        },
     )
     # added last, so outermost: it sees every answer, 413s included
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
@@ -86,8 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(types.router)
     app.include_router(model.router)
     app.include_router(monitoring.router)
+    app.include_router(feedback.router)
     if settings.admin_token is not None:
         app.include_router(admin.router)
+        app.include_router(admin_feedback.router)
     return app
 
 
@@ -102,6 +114,7 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         pool = ThreadPoolExecutor(settings.preprocess_threads, thread_name_prefix="pokedex-decode")
     predlog = None
     if settings.prediction_log_url:
+        await _migrate(settings.prediction_log_url)
 
         def count_drop(reason: str, n: int) -> None:
             app_metrics.log_dropped.labels(reason=reason).inc(n)
@@ -113,6 +126,7 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
             settings.prediction_log_url,
             max_queue=settings.prediction_log_queue,
             on_drop=count_drop,
+            schema=upgrade,
             journal=journal,
         )
         predlog.start()
@@ -120,6 +134,11 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
     if settings.prediction_log_url:
         drift = DriftMonitor(settings.prediction_log_url, app_metrics, settings.drift_cache_s)
     state = ServingState(settings, app_metrics, batcher, pool, predlog, drift)
+    if settings.prediction_log_url:
+        state.feedback = FeedbackStore(settings.prediction_log_url)
+        state.feedback_limiter = RateLimiter(
+            settings.feedback_per_minute, settings.feedback_burst, settings.feedback_clients
+        )
     try:
         loaded = await asyncio.to_thread(
             load_model, settings.model, settings.variant, settings.threads, settings.runtime
@@ -133,15 +152,19 @@ async def _start(settings: Settings, app_metrics: Metrics) -> ServingState:
         state.drift_task = asyncio.create_task(
             watch(drift, lambda: state.model, settings.drift_window, settings.drift_interval_s)
         )
+    if state.feedback is not None and settings.drift_interval_s > 0:
+        # on the drift check's period: a time window ages even when no verdict arrives
+        state.feedback_task = asyncio.create_task(verdicts.watch(state, settings.drift_interval_s))
     return state
 
 
 async def _stop(state: ServingState) -> None:
     """Finish queued predictions, then flush the prediction log (nothing acknowledged is lost)."""
-    if state.drift_task is not None:
-        state.drift_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await state.drift_task
+    for task in (state.drift_task, state.feedback_task):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     await state.batcher.stop()
     if state.preprocess_pool is not None:
         state.preprocess_pool.shutdown(wait=True)
@@ -149,4 +172,15 @@ async def _stop(state: ServingState) -> None:
         await asyncio.to_thread(state.predlog.close)
     if state.drift is not None:
         state.drift.close()
+    if state.feedback is not None:
+        state.feedback.close()
     log.info("stopped: queues drained")
+
+
+async def _migrate(url: str) -> None:
+    """Bring the prediction store's schema up to date; a database that is down at boot only
+    delays it (the log's writer and the feedback routes migrate before their first use)."""
+    try:
+        await asyncio.to_thread(upgrade_url, url)
+    except PokedexError as exc:
+        log.warning("prediction store not migrated at start-up, will retry on first use: %s", exc)

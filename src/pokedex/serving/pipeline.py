@@ -7,8 +7,8 @@ Handlers call :func:`predict_uploads` and only format its result. Bad items come
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-import uuid
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -18,9 +18,14 @@ from pokedex.core.schemas import Prediction
 from pokedex.monitoring.features import embedding_summary
 from pokedex.serving.batching import BatcherClosedError, QueueFullError, Row
 from pokedex.serving.errors import ApiError
-from pokedex.serving.images import Prepared, prepare
+from pokedex.serving.images import Prepared, prepare, sniff_format
 from pokedex.serving.model import ServedModel
+from pokedex.serving.settings import Settings
 from pokedex.serving.state import ServingState
+from pokedex.store.ids import new_prediction_id
+from pokedex.store.images import KEPT_KEY, KeptImage, clean_image
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,19 +37,29 @@ class Upload:
 
 
 async def predict_uploads(
-    state: ServingState, model: ServedModel, uploads: list[Upload], top_k: int, request_id: str
+    state: ServingState,
+    model: ServedModel,
+    uploads: list[Upload],
+    top_k: int,
+    request_id: str,
+    keep_image: bool = False,
 ) -> list[Prediction | ApiError]:
     """Predictions for ``uploads`` in order; an item that cannot be read is its ApiError.
+
+    Each prediction carries the id of its log row; with ``keep_image`` (and the log on) a
+    cleaned copy of the picture is stored with the row and its hash comes back too.
 
     Raises ApiError 503 when the server is overloaded or shutting down, 504 past the timeout.
     """
     start = time.perf_counter()
     settings = state.settings
+    keep = keep_image and state.predlog is not None
     try:
         async with asyncio.timeout(settings.request_timeout_s):
             with state.batcher.incoming(len(uploads)):
-                prepared = await _prepare_all(state, model, uploads)
+                prepared = await _prepare_all(state, model, uploads, keep)
                 good = [(i, p) for i, p in enumerate(prepared) if isinstance(p, Prepared)]
+                kept = {i: p.kept for i, p in good if isinstance(p, _Kept)}
                 futures = state.batcher.submit(model.predictor, [p.x for _, p in good])
             rows = await asyncio.gather(*futures)
     except QueueFullError as exc:
@@ -59,38 +74,43 @@ async def predict_uploads(
     predictions: dict[int, Prediction] = {}
     committed: list[Future[bool]] = []
     for (i, item), row in zip(good, rows, strict=True):
-        prediction = predictions[i] = model.describe(row, top_k)
+        prediction_id = new_prediction_id()
+        image = kept.get(i)
+        if keep:
+            state.metrics.images_kept.labels(result="refused" if image is None else "kept").inc()
+        prediction = predictions[i] = model.describe(row, top_k).model_copy(
+            update={"id": str(prediction_id), "image_sha256": image.sha256 if image else None}
+        )
         top1 = prediction.species[0]
         state.metrics.observe_prediction(
             top1.name, top1.probability, prediction.types, prediction.known
         )
         if state.predlog is not None:
-            image = uploads[i].data if settings.log_images else None
+            raw = uploads[i].data if settings.log_images else None
             committed.append(Future())
-            state.predlog.record(
-                _log_row(request_id, model, prediction, row, item, latency_ms, image),
-                committed[-1],
-            )
+            log_row = _log_row(request_id, model, prediction, row, item, latency_ms, raw)
+            state.predlog.record({**log_row, "id": prediction_id, KEPT_KEY: image}, committed[-1])
     await _logged(state, committed)
     return [p if isinstance(p, ApiError) else predictions[i] for i, p in enumerate(prepared)]
 
 
 async def _prepare_all(
-    state: ServingState, model: ServedModel, uploads: list[Upload]
+    state: ServingState, model: ServedModel, uploads: list[Upload], keep: bool
 ) -> list[Prepared | ApiError]:
-    """Decode ``uploads`` in the preprocessing pool, or on the event loop when there is none
-    (one image at a time, letting other requests in between)."""
-    max_pixels = state.settings.max_pixels
-    pool = state.preprocess_pool
+    """Decode ``uploads`` (and clean the copies to keep) in the preprocessing pool, or on the
+    event loop when there is none (one image at a time, letting other requests in between)."""
+    settings, pool = state.settings, state.preprocess_pool
     if pool is not None:
         loop = asyncio.get_running_loop()
-        jobs = (loop.run_in_executor(pool, _prepare, up.data, model, max_pixels) for up in uploads)
+        jobs = (
+            loop.run_in_executor(pool, _prepare, up.data, model, settings, keep) for up in uploads
+        )
         return list(await asyncio.gather(*jobs))
     prepared = []
     for k, up in enumerate(uploads):
         if k:
             await asyncio.sleep(0)
-        prepared.append(_prepare(up.data, model, max_pixels))
+        prepared.append(_prepare(up.data, model, settings, keep))
     return prepared
 
 
@@ -108,12 +128,35 @@ async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:
         state.metrics.log_unconfirmed.inc(len(pending))
 
 
-def _prepare(data: bytes, model: ServedModel, max_pixels: int) -> Prepared | ApiError:
+@dataclass(frozen=True)
+class _Kept(Prepared):
+    """A prepared upload and the cleaned copy to keep (None when it could not be made)."""
+
+    kept: KeptImage | None = None
+
+
+def _prepare(
+    data: bytes, model: ServedModel, settings: Settings, keep: bool
+) -> Prepared | ApiError:
     """Runs in the preprocessing pool; returns the error instead of raising (per-item results)."""
     try:
-        return prepare(data, model.predictor, max_pixels)
+        prepared = prepare(data, model.predictor, settings.max_pixels)
     except ApiError as exc:
         return exc
+    if not keep:
+        return prepared
+    try:
+        kept = clean_image(
+            data,
+            sniff_format(data) or "",
+            max_side=settings.keep_image_max_side,
+            max_bytes=settings.keep_image_max_bytes,
+            max_pixels=settings.max_pixels,
+        )
+    except Exception as exc:  # the prediction stands; only the copy is not kept
+        log.info("image not kept: %s", exc)
+        kept = None
+    return _Kept(x=prepared.x, stats=prepared.stats, kept=kept)
 
 
 def _log_row(
@@ -128,7 +171,6 @@ def _log_row(
     ref = model.ref
     embedding = embedding_summary(row.features[None])  # from (1, D)
     return {
-        "id": uuid.uuid4(),
         "request_id": request_id,
         "ts": datetime.now(UTC),
         "model_name": ref.name,

@@ -36,6 +36,9 @@ MAX_SPECIES_LABELS = 1000
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH = (1, 2, 4, 8, 16, 32, 64, 128)
 _CONFIDENCE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+FEEDBACK_VERDICTS = ("correct", "species", "not_pokemon")
+FEEDBACK_REFUSALS = ("rate_limited", "unknown_prediction", "not_recorded_yet", "duplicate",
+                     "unknown_species", "store_error")  # fmt: skip
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is imported
 
 
@@ -112,6 +115,7 @@ class Metrics:
             registry=r,
         )
         self._drift_gauges(r)
+        self._feedback_metrics(r)
         self._species_seen: set[str] = set()
         self._lock = threading.Lock()
 
@@ -146,6 +150,50 @@ class Metrics:
         """Publish which model is being served."""
         self.model_info.info({"name": name, "version": version, "variant": variant})
         self.ready.set(1)
+
+    def _feedback_metrics(self, r: CollectorRegistry) -> None:
+        # label values are fixed sets, every series exists from the start (verdicts at 0,
+        # the accuracy NaN until verdicts arrive): a flood of bad verdicts adds no series
+        self.feedback = Counter(
+            "pokedex_feedback_verdicts",
+            "Verdicts recorded, by kind: correct, species (another one) or not_pokemon.",
+            ["verdict"],
+            registry=r,
+        )
+        self.feedback_refused = Counter(
+            "pokedex_feedback_refused",
+            "Verdicts refused, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.feedback_accuracy = Gauge(
+            "pokedex_feedback_accuracy_ratio",
+            "Share of the verdicts in the feedback window that agree with the model.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.feedback_window = Gauge(
+            "pokedex_feedback_window_verdicts",
+            "Verdicts in the feedback window the accuracy is computed over.",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.images_kept = Counter(
+            "pokedex_kept_images", "Images asked to be kept, by result.", ["result"], registry=r
+        )
+        for verdict in FEEDBACK_VERDICTS:
+            self.feedback.labels(verdict=verdict)
+        for reason in FEEDBACK_REFUSALS:
+            self.feedback_refused.labels(reason=reason)
+        for result in ("kept", "refused"):
+            self.images_kept.labels(result=result)
+        self.feedback_accuracy.set(math.nan)
+        self.feedback_window.set(0)
+
+    def publish_feedback(self, verdicts: int, accuracy: float | None) -> None:
+        """Export the accuracy-by-feedback of the window (NaN with no verdict in it)."""
+        self.feedback_window.set(verdicts)
+        self.feedback_accuracy.set(math.nan if accuracy is None else accuracy)
 
     def _drift_gauges(self, r: CollectorRegistry) -> None:
         # label values: the 8 fixed DRIFT_FEATURES. Every series exists from the start (NaN

@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     # commit; auto: beside a SQLite database file; "" turns it off (answers wait for commits)
     prediction_journal: str = "auto"
 
+    # the feedback loop (docs/feedback.md): verdicts per client and minute, with a burst
+    feedback_per_minute: float = Field(
+        30.0, gt=0, description="verdicts a client may send a minute"
+    )
+    feedback_burst: int = Field(10, ge=1, description="verdicts a client may send at once")
+    feedback_clients: int = Field(10_000, ge=1, description="clients whose rate is remembered")
+    feedback_window: str = Field("500", description="accuracy-by-feedback: last N verdicts or 7d")
+    feedback_pending_s: float = Field(
+        30.0, ge=0, description="an unknown id this young may still be on its way to the log"
+    )
+    # images kept with keep_image=true: cleaned, at most this many pixels a side and bytes
+    keep_image_max_side: int = Field(512, ge=32, le=4096)
+    keep_image_max_bytes: int = Field(1 * MB, ge=1024)
+
     # drift monitoring over the prediction log (see docs/monitoring.md)
     drift_window: str = Field("500", description="last N predictions, or a duration: 30m, 6h")
     drift_interval_s: float = Field(60.0, ge=0, description="gauge refresh period; 0: off")
@@ -75,7 +89,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "info"
 
-    @field_validator("drift_window")
+    @field_validator("drift_window", "feedback_window")
     @classmethod
     def _check_window(cls, value: str) -> str:
         return parse_window(value).text  # ValueError names the accepted forms

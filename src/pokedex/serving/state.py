@@ -14,7 +14,9 @@ from pokedex.serving.driftwatch import DriftMonitor
 from pokedex.serving.errors import ApiError
 from pokedex.serving.model import ServedModel
 from pokedex.serving.prometheus import Metrics
+from pokedex.serving.ratelimit import RateLimiter
 from pokedex.serving.settings import Settings
+from pokedex.store.feedback import FeedbackStore
 from pokedex.store.predlog import PredictionLog
 
 
@@ -32,6 +34,10 @@ class ServingState:
     model: ServedModel | None = None  # replaced whole on reload: readers never see half a model
     load_error: str | None = "the model is loading"
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    feedback: FeedbackStore | None = None  # verdicts and kept images; None when the log is off
+    feedback_limiter: RateLimiter | None = None
+    feedback_inflight: int = 0  # verdicts being written now (the event loop alone counts)
+    feedback_task: asyncio.Task[None] | None = None  # refreshes the accuracy-by-feedback gauges
 
     def set_model(self, model: ServedModel) -> None:
         """Serve ``model`` from now on (in-flight requests finish on the one they started with)."""

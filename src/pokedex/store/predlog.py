@@ -43,6 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from pokedex.errors import PokedexError
+from pokedex.store.images import insert_kept, split_kept
 from pokedex.store.journal import Journal, orphans
 
 log = logging.getLogger(__name__)
@@ -127,11 +129,14 @@ class PredictionLog:
         batch_size: int = 256,
         on_drop: Callable[[str, int], None] = lambda reason, n: None,
         retry_delay: float = 0.2,
+        schema: Callable[[Engine], object] = metadata.create_all,
         journal: str | Path | None = None,
     ) -> None:
-        """``journal``: a folder for this log's journal (:mod:`.journal`); None: rows are safe
-        only once committed."""
+        """``schema`` readies the database before the first write (the API passes the
+        migrations, :func:`pokedex.store.migrate.upgrade`); ``journal``: a folder for this
+        log's journal (:mod:`.journal`), None: rows are safe only once committed."""
         self.url = url
+        self.schema = schema
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.on_drop = on_drop
@@ -217,7 +222,7 @@ class PredictionLog:
         assert self._engine is not None
         if not self._table_ready:
             # here, not in start(): a database that is down at boot must not stop the API
-            metadata.create_all(self._engine)
+            self.schema(self._engine)
             self._table_ready = True
 
     def _write(self, rows: list[dict[str, Any]], *, missing_only: bool = False) -> bool:
@@ -227,12 +232,14 @@ class PredictionLog:
         for attempt in range(_RETRIES):
             try:
                 self._ready()
+                plain, kept = split_kept(rows)
                 with self._engine.begin() as conn:
-                    new = _missing(conn, rows) if missing_only else rows
+                    new = _missing(conn, plain) if missing_only else plain
                     if new:
                         conn.execute(insert(predictions), new)
+                    insert_kept(conn, kept)  # the images callers chose to keep, with their rows
                 return True
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, PokedexError) as exc:
                 log.warning("prediction log insert failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(self.retry_delay * 2**attempt)
         return False

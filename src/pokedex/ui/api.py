@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 from urllib.parse import quote
+from uuid import UUID
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from pokedex.core.schemas import (
     EmbeddingMap,
+    FeedbackAccuracy,
+    FeedbackResponse,
     ModelInfo,
     PredictResponse,
     SpeciesInfo,
@@ -42,15 +45,25 @@ _MEANING = {
 # statuses whose detail the API writes for the person who sent the request ("the image is 8×8
 # pixels, too small to recognise..."): shown as it is, without a second headline
 _OWN_WORDS = {400, 404, 413, 415, 422}
+# a refused verdict, in words for the person who gave it (the API's words name its routes)
+_VERDICT_REFUSED = {
+    404: "The Pokédex has no record of this answer, so it cannot take a verdict on it (its "
+    "prediction log may be off)",
+    409: "This answer already has a verdict: one per answer",
+    422: "The Pokédex does not know that species: pick one from the list",
+}
 
 
 class ApiError(Exception):
     """A failed API call; ``str(error)`` is the message to show, ``status`` the HTTP status
     (for code to act on, never for people)."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after_s = retry_after_s  # the API's Retry-After, when it sent one
 
 
 class PokedexApi:
@@ -67,11 +80,37 @@ class PokedexApi:
             transport=transport or httpx.HTTPTransport(retries=1),
         )
 
-    def predict(self, data: bytes, filename: str, top_k: int = 5) -> PredictResponse:
-        """Top-k species, types, stats and weaknesses for one image."""
+    def predict(
+        self, data: bytes, filename: str, top_k: int = 5, keep_image: bool = False
+    ) -> PredictResponse:
+        """Top-k species, types, stats and weaknesses for one image; ``keep_image`` asks the
+        API to keep a cleaned copy with the answer, for a verdict to turn into training data."""
         files = {"file": (filename, data, "application/octet-stream")}
-        response = self._send("POST", "/v1/predict", params={"top_k": top_k}, files=files)
+        params: dict[str, Any] = {"top_k": top_k}
+        if keep_image:
+            params["keep_image"] = "true"
+        response = self._send("POST", "/v1/predict", params=params, files=files)
         return self._parse(response, PredictResponse)
+
+    def feedback(self, prediction_id: str | UUID, verdict: str) -> FeedbackResponse:
+        """Record what the picture behind a prediction shows: ``"correct"``, ``"not_pokemon"``
+        or a species name. One verdict per prediction: a second is an ApiError (409)."""
+        try:
+            body = {"prediction_id": str(UUID(str(prediction_id))), "verdict": verdict}
+        except ValueError as exc:  # so that a 422 below is always about the verdict
+            raise ApiError(f"{str(prediction_id)[:40]!r} is not a prediction id.") from exc
+        try:
+            response = self._send("POST", "/v1/feedback", json=body)
+        except ApiError as exc:
+            raise _refused_verdict(exc) from exc
+        return self._parse(response, FeedbackResponse)
+
+    def feedback_accuracy(self, window: str | None = None) -> FeedbackAccuracy:
+        """How often the verdicts of ``window`` (the last N, or a span such as ``7d``; the
+        server's default when None) agree with the model, and the count of each kind."""
+        params = {"window": window} if window else None
+        response = self._send("GET", "/v1/monitoring/feedback", params=params)
+        return self._parse(response, FeedbackAccuracy)
 
     def species(self, name: str) -> SpeciesInfo:
         """The Pokédex entry of one species."""
@@ -134,7 +173,7 @@ class PokedexApi:
                 f"({type(exc).__name__}): try again."
             ) from exc
         if response.is_error:
-            raise ApiError(_message(response), response.status_code)
+            raise ApiError(_message(response), response.status_code, _retry_after(response))
         return response
 
     def _parse(self, response: httpx.Response, model: type[M]) -> M:
@@ -145,6 +184,30 @@ class PokedexApi:
                 f"The API at {self.base_url} answered {response.request.url.path} in a shape "
                 "this UI does not know: are the UI and the API the same version?"
             ) from exc
+
+
+def _refused_verdict(exc: ApiError) -> ApiError:
+    """A refused verdict in the words of the person who gave it; a 409 with Retry-After is a
+    prediction still on its way to the log, not a second verdict."""
+    wait = exc.retry_after_s
+    if exc.status == 409 and wait is not None:
+        message = f"The Pokédex is still recording this answer: try again in {wait:.0f} s"
+    elif exc.status == 429:
+        later = f"in {wait:.0f} s" if wait is not None else "in a minute"
+        message = f"Too many verdicts from here just now: try again {later}"
+    elif exc.status in _VERDICT_REFUSED:
+        message = _VERDICT_REFUSED[exc.status]
+    else:
+        return exc
+    return ApiError(f"{message}.", exc.status, wait)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The Retry-After header in seconds (the API sends seconds, never a date); None without."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _message(response: httpx.Response) -> str:

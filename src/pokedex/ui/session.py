@@ -19,8 +19,8 @@ from pokedex.ui.api import ApiError, PokedexApi
 from pokedex.ui.settings import UiSettings
 
 log = logging.getLogger(__name__)
-# cached reads are keyed by the API they came from, not by the client object
-_BY_URL = {PokedexApi: lambda api: api.base_url}
+# cached reads are keyed by the API they came from, not by the client object (hash_funcs)
+BY_URL = {PokedexApi: lambda api: api.base_url}
 
 
 def settings() -> UiSettings:
@@ -39,37 +39,37 @@ def _client(base_url: str, timeout_s: float) -> PokedexApi:
     return PokedexApi(base_url, timeout_s)
 
 
-@st.cache_data(ttl=15, show_spinner=False, hash_funcs=_BY_URL)
+@st.cache_data(ttl=15, show_spinner=False, hash_funcs=BY_URL)
 def model_info(client: PokedexApi) -> ModelInfo:
     """``GET /v1/model`` (a reload shows within 15 s)."""
     return client.model_info()
 
 
-@st.cache_data(ttl=300, show_spinner=False, hash_funcs=_BY_URL)
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs=BY_URL)
 def species_index(client: PokedexApi) -> list[SpeciesSummary]:
     """Every species the served model knows, in Pokédex order."""
     return client.search("").items
 
 
-@st.cache_data(ttl=300, show_spinner=False, hash_funcs=_BY_URL)
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs=BY_URL)
 def species(client: PokedexApi, name: str) -> SpeciesInfo:
     """One species' entry."""
     return client.species(name)
 
 
-@st.cache_data(ttl=300, show_spinner=False, hash_funcs=_BY_URL)
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs=BY_URL)
 def type_matchups(client: PokedexApi, type_name: str) -> TypeMatchups:
     """One type's matchups."""
     return client.type_matchups(type_name)
 
 
-@st.cache_data(ttl=300, show_spinner=False, hash_funcs=_BY_URL)
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs=BY_URL)
 def embeddings(client: PokedexApi) -> EmbeddingMap | None:
     """The served bundle's embedding map, None when it has none."""
     return client.embeddings()
 
 
-@st.cache_data(ttl=300, show_spinner=False, hash_funcs=_BY_URL)
+@st.cache_data(ttl=300, show_spinner=False, hash_funcs=BY_URL)
 def species_image(client: PokedexApi, name: str) -> bytes | None:
     """A species' picture (WebP bytes), or None, cached too, when the API has none for it."""
     return client.species_image(name)

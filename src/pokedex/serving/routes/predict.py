@@ -25,6 +25,14 @@ from pokedex.serving.settings import Settings
 from pokedex.serving.state import ModelDep, RequestIdDep, StateDep
 
 TopK = Annotated[int, Query(ge=1, le=20, description="how many species to return")]
+KeepImage = Annotated[
+    bool,
+    Query(
+        description="keep a cleaned copy of the picture (no EXIF or GPS, at most "
+        "POKEDEX_KEEP_IMAGE_MAX_SIDE px) with the prediction, so a verdict on it can become "
+        "training data; off by default. An admin can delete it by prediction id or hash."
+    ),
+]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **{status: {"model": ErrorBody} for status in (400, 413, 415, 503, 504)},
     422: {"model": UnprocessableBody},  # too small to recognise, or a malformed form
@@ -54,10 +62,14 @@ def build_router(settings: Settings) -> APIRouter:
         model: ModelDep,
         request_id: RequestIdDep,
         top_k: TopK = 5,
+        keep_image: KeepImage = False,
     ) -> PredictResponse:
-        """Top-k species, open-set flag, types, base stats and weaknesses of one image."""
+        """Top-k species, open-set flag, types, base stats and weaknesses of one image, and
+        the prediction's id (what POST /v1/feedback takes)."""
         started = time.perf_counter()
-        [result] = await predict_uploads(state, model, [await _read(file)], top_k, request_id)
+        [result] = await predict_uploads(
+            state, model, [await _read(file)], top_k, request_id, keep_image
+        )
         if isinstance(result, ApiError):
             raise result
         return PredictResponse(
@@ -79,6 +91,7 @@ def build_router(settings: Settings) -> APIRouter:
         model: ModelDep,
         request_id: RequestIdDep,
         top_k: TopK = 5,
+        keep_image: KeepImage = False,
     ) -> BatchResponse:
         """One result per file, in order; a bad file carries an error, the others succeed."""
         started = time.perf_counter()
@@ -87,7 +100,7 @@ def build_router(settings: Settings) -> APIRouter:
                 413, f"{len(files)} files: a batch holds at most {settings.max_batch_files}"
             )
         uploads = [await _read(f) for f in files]
-        results = await predict_uploads(state, model, uploads, top_k, request_id)
+        results = await predict_uploads(state, model, uploads, top_k, request_id, keep_image)
         items = [
             BatchItem(
                 index=i, filename=up.filename, error=ItemError(status=r.status, detail=r.detail)

@@ -1,8 +1,9 @@
 """Model: what names the Pokémon, how often it is right, what "not sure" and "not a Pokémon"
-mean, what it mixes up and how fast it answers, in a fan's words.
+mean, what it mixes up, what users say of its answers and how fast it answers, in a fan's words.
 
-Every figure is one the API serves (``GET /v1/model`` and ``/metrics``); a sentence whose figure
-the bundle lacks is left out. The exact figures, under their raw names, are folded away below.
+Every figure is one the API serves (``GET /v1/model``, ``/v1/monitoring/feedback`` and
+``/metrics``); a sentence whose figure the API lacks is left out. The exact figures, under
+their raw names, are folded away below.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pokedex.core.schemas import ConfusedPair, ModelInfo, OpenSetInfo
-from pokedex.ui import session
+from pokedex.core.schemas import ConfusedPair, FeedbackAccuracy, ModelInfo, OpenSetInfo
+from pokedex.ui import agreement, session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import SURE, browse_link
 from pokedex.ui.latency import Latency, route_latency
@@ -36,8 +37,9 @@ def render() -> None:
     _refusals(info.open_set)
     if info.confused_pairs:
         _mix_ups(info.confused_pairs)
+    feedback = agreement.section()
     latency = _speed()
-    _exact_figures(info, latency)
+    _exact_figures(info, latency, feedback)
     st.caption(f"For developers: the [API documentation]({session.settings().docs_url}).")
 
 
@@ -169,7 +171,9 @@ def _speed() -> Latency | None:
     return latency
 
 
-def _exact_figures(info: ModelInfo, latency: Latency | None) -> None:
+def _exact_figures(
+    info: ModelInfo, latency: Latency | None, feedback: FeedbackAccuracy | None
+) -> None:
     """Everything above under its raw name, for the curious."""
     with st.expander("The exact figures"):
         size = info.input_size
@@ -201,13 +205,23 @@ def _exact_figures(info: ModelInfo, latency: Latency | None) -> None:
                 ("predict/mean_ms", f"{latency.mean_ms:.1f}"),
                 ("predict/count", f"{latency.count:,}"),
             ]
+        if feedback is not None:
+            rows += [
+                ("feedback/window", feedback.window),
+                ("feedback/verdicts", f"{feedback.verdicts:,}"),
+                ("feedback/agreeing", f"{feedback.agreeing:,}"),
+            ]
+            if feedback.accuracy is not None:
+                rows.append(("feedback/accuracy", f"{feedback.accuracy:.1%}"))
+            rows += [(f"feedback/{kind}", f"{n:,}") for kind, n in feedback.by_verdict.items()]
         frame = pd.DataFrame(rows, columns=["figure", "value"])
         st.dataframe(frame, hide_index=True, width="stretch")
         st.caption(
             "`test/` and `photos/`: the bundle's evaluation; `open_set/`: the rule for "
             "“not a Pokémon” (known when the score is at least the threshold); `predict/`: "
             "POST /v1/predict as the API's Prometheus histogram measures it, p50 and p95 "
-            "interpolated within its buckets."
+            "interpolated within its buckets; `feedback/`: GET /v1/monitoring/feedback over the "
+            "server's window."
         )
 
 

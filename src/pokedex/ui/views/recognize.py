@@ -11,19 +11,21 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from pokedex.core.schemas import ModelInfo, PredictResponse
+from pokedex.core.schemas import ModelInfo, PredictResponse, SpeciesInfo
 from pokedex.ui import session
 from pokedex.ui.api import ApiError
 from pokedex.ui.cards import SURE, species_facts, species_heading, top_species
 from pokedex.ui.examples import Example, examples
 from pokedex.ui.paste import paste_button, pasted_picture
 from pokedex.ui.preview import enlarge, model_view, thumbnail
+from pokedex.ui.verdict import KEEP_HOW, ask, kept_note, takes_verdicts
 
 ACCEPTED = ["png", "jpg", "jpeg", "webp"]
 PICTURE_SIDE = 150  # two side by side fit a phone's 390 px
 EXAMPLE_SIDE = 80
 # session keys
 PICTURE, ROUND, INPUT_ERROR, PASTE = "picture", "input_round", "input_error", "paste"
+KEEP, KEEP_ASKED = "keep_photo", "keep_asked"
 WELCOME = (
     "**Show the Pokédex a Pokémon and it names it.** You get the species and its number, the "
     "five likeliest names with honest probabilities (a 70 % answer is right about 70 % of the "
@@ -56,7 +58,7 @@ def render() -> None:
     mine, answer = st.columns([2, 3], gap="medium")
     with answer, st.spinner("Asking the Pokédex…"):
         try:
-            result = _predict(picture.data, picture.filename)
+            result = _predict(picture)
         except ApiError as exc:
             st.error(str(exc), icon=":material/error:")
             result = None
@@ -64,13 +66,14 @@ def render() -> None:
         _pictures(picture, show_model_view=result is not None)
     if result is not None:
         with answer:
-            _answer(result)
+            _answer(result, own=picture.source != "example")
     with st.expander("Try an example"):  # folded, after the answer: nothing between the two
         _examples()
 
 
 def _inputs() -> None:
-    """Upload or drop, paste, the camera (behind a switch), and what went wrong with a paste."""
+    """Upload or drop, paste, the camera (behind a switch), the choice to keep the photo when
+    the API takes verdicts, and what went wrong with a paste."""
     turn = st.session_state.get(ROUND, 0)  # a new turn gives the upload and camera empty widgets
     upload = f"upload-{turn}"
     st.file_uploader(
@@ -81,9 +84,14 @@ def _inputs() -> None:
         on_change=_take,
         args=(upload, "upload"),
     )
+    keeps = takes_verdicts()  # a kept photo is there for a verdict to teach the next model
     with st.container(horizontal=True, vertical_alignment="center", gap="medium"):
         paste_button(PASTE, on_paste=_pasted)
         camera_on = st.toggle("Use the camera")
+        if keeps:
+            st.toggle("Keep my photo to improve the Pokédex", key=KEEP, persist_state="session")
+    if keeps:
+        st.caption(KEEP_HOW)
     if camera_on:
         camera = f"camera-{turn}"
         st.camera_input("Take a photo", key=camera, on_change=_take, args=(camera, "camera"))
@@ -149,15 +157,18 @@ def _replace(picture: Picture) -> None:
     st.session_state[ROUND] = st.session_state.get(ROUND, 0) + 1
 
 
-def _predict(data: bytes, filename: str) -> PredictResponse:
-    """One API call per new picture: reruns of the page reuse the answer."""
-    digest = hashlib.sha256(data).hexdigest()
+def _predict(picture: Picture) -> PredictResponse:
+    """One API call per new picture: reruns of the page reuse the answer. Your own pictures
+    are kept when you chose so before sending them; the examples are the server's own."""
+    digest = hashlib.sha256(picture.data).hexdigest()
     cached = st.session_state.get("prediction")
     if cached is not None and cached[0] == digest:
         return cached[1]
     st.session_state.pop("prediction", None)
-    result = session.api().predict(data, filename)
+    keep = bool(st.session_state.get(KEEP)) and picture.source != "example"
+    result = session.api().predict(picture.data, picture.filename, keep_image=keep)
     st.session_state["prediction"] = (digest, result)
+    st.session_state[KEEP_ASKED] = keep
     st.session_state["last_latency_ms"] = result.latency_ms
     return result
 
@@ -185,7 +196,9 @@ def _pictures(picture: Picture, show_model_view: bool) -> None:
         st.image(enlarge(pixels, PICTURE_SIDE), caption=caption, width=PICTURE_SIDE)
 
 
-def _answer(result: PredictResponse) -> None:
+def _answer(result: PredictResponse, own: bool) -> None:
+    """The card, "Is this right?" right under the guesses, then the facts and where the
+    answer came from; ``own``: the user's picture, not an example."""
     if not result.known:
         st.warning(
             "**This does not look like a Pokémon I know.** The picture is too unlike every "
@@ -194,17 +207,26 @@ def _answer(result: PredictResponse) -> None:
         )
         with st.expander("What it looked most like (low confidence)"):
             top_species(result.species)
+        ask(result)
     else:
-        _describe(result)
+        entry = _describe(result)
+        ask(result)
+        st.divider()
+        species_facts(result.stats, result.weaknesses, entry.description if entry else None)
     model = result.model
     st.caption(
         f"{model.name} {model.version} ({model.variant}) answered in "
         f"{result.latency_ms:.0f} ms · request {result.request_id}"
     )
+    wanted = own and bool(st.session_state.get(KEEP))
+    note = kept_note(result, asked=bool(st.session_state.get(KEEP_ASKED)), wanted=wanted)
+    if note:
+        st.caption(note)
 
 
-def _describe(result: PredictResponse) -> None:
-    """The top species: its entry text needs a look-up, the rest came with the answer."""
+def _describe(result: PredictResponse) -> SpeciesInfo | None:
+    """The top species and its guesses; its entry (for the facts below), when the API has
+    it: the entry text needs a look-up, the rest came with the answer."""
     best = result.species[0]
     try:
         entry = session.species(session.api(), best.name)
@@ -222,8 +244,7 @@ def _describe(result: PredictResponse) -> None:
             icon=":material/help:",
         )
     top_species(result.species)
-    st.divider()
-    species_facts(result.stats, result.weaknesses, entry.description if entry else None)
+    return entry
 
 
 render()
