@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import signal
 import sqlite3
@@ -13,9 +14,12 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from fastapi.testclient import TestClient
 
+from pokedex.serving.app import create_app
+from pokedex.serving.peers import Peers
 from pokedex.serving.settings import Settings
-from tests.serving.conftest import serving_process
+from tests.serving.conftest import MakeSettings, serving_process
 
 PREDICTIONS = 40
 _SERVED = re.compile(
@@ -110,3 +114,17 @@ def test_a_worker_that_dies_takes_the_server_down(model_root: Path, tmp_path: Pa
     assert proc.returncode == 1
     assert "exited (code -9): stopping the others" in stderr
     assert not spawned[1].is_running() or spawned[1].status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_worker_is_ready_only_once_every_worker_has_loaded_its_model(
+    make_settings: MakeSettings,
+) -> None:
+    # keep-alive clients that connect while one worker is up stay on it: readiness waits for all
+    peers = Peers(multiprocessing.get_context("spawn").Value("i", 0), workers=2)
+    with TestClient(create_app(make_settings(), peers=peers)) as client:
+        waiting = client.get("/readyz")
+        assert waiting.status_code == 503
+        assert "other workers" in waiting.json()["detail"]
+        assert waiting.headers["Retry-After"] == "1"
+        peers.loaded()  # the other worker's model is in
+        assert client.get("/readyz").status_code == 200

@@ -22,6 +22,7 @@ from pokedex.serving.driftwatch import DriftMonitor, watch
 from pokedex.serving.errors import install_handlers
 from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pokedex.serving.model import load_model
+from pokedex.serving.peers import Peers
 from pokedex.serving.prometheus import Metrics
 from pokedex.serving.ratelimit import RateLimiter
 from pokedex.serving.routes import (
@@ -47,14 +48,19 @@ log = logging.getLogger(__name__)
 DOCS_ASSETS = "/docs-assets"  # where /docs loads its script, style sheet and icon
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A FastAPI app serving the model ``settings.model`` (settings from the env by default)."""
+def create_app(settings: Settings | None = None, peers: Peers | None = None) -> FastAPI:
+    """A FastAPI app serving the model ``settings.model`` (settings from the env by default);
+    ``peers``: the other workers of a multi-worker server, ready only once they all are."""
     settings = settings or Settings()
     app_metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await _start(settings, app_metrics)
+        if peers is not None:
+            if state.model is not None:
+                peers.loaded()
+            state.peers_ready = peers.all_ready
         app.state.serving = state
         try:
             yield

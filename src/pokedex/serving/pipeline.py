@@ -97,21 +97,28 @@ async def predict_uploads(
 async def _prepare_all(
     state: ServingState, model: ServedModel, uploads: list[Upload], keep: bool
 ) -> list[Prepared | ApiError]:
-    """Decode ``uploads`` (and clean the copies to keep) in the preprocessing pool, or on the
-    event loop when there is none (one image at a time, letting other requests in between)."""
+    """Decode ``uploads`` (and clean the copies to keep), in order.
+
+    Small uploads (``inline_decode_bytes``, a sprite or a thumbnail: under about 2 ms) are
+    decoded on the event loop, one at a time with other requests let in between: handing them
+    to a thread cost more than decoding them, in CPU and in waits for the GIL (docs/serving.md).
+    Larger ones go to the preprocessing pool, so a big photo never stalls the loop.
+    """
     settings, pool = state.settings, state.preprocess_pool
-    if pool is not None:
-        loop = asyncio.get_running_loop()
-        jobs = (
-            loop.run_in_executor(pool, _prepare, up.data, model, settings, keep) for up in uploads
-        )
-        return list(await asyncio.gather(*jobs))
-    prepared = []
-    for k, up in enumerate(uploads):
+    loop = asyncio.get_running_loop()
+    in_pool = {
+        i: loop.run_in_executor(pool, _prepare, up.data, model, settings, keep)
+        for i, up in enumerate(uploads)
+        if pool is not None and len(up.data) > settings.inline_decode_bytes
+    }
+    prepared: list[Prepared | ApiError | None] = [None] * len(uploads)
+    for k, i in enumerate(i for i in range(len(uploads)) if i not in in_pool):
         if k:
             await asyncio.sleep(0)
-        prepared.append(_prepare(up.data, model, settings, keep))
-    return prepared
+        prepared[i] = _prepare(uploads[i].data, model, settings, keep)
+    for i, job in in_pool.items():
+        prepared[i] = await job
+    return [p for p in prepared if p is not None]
 
 
 async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:

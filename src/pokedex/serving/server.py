@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from pokedex.errors import PokedexError
 from pokedex.serving.app import create_app
 from pokedex.serving.jsonlog import log_config
+from pokedex.serving.peers import Peers
 from pokedex.serving.prometheus import MULTIPROC_DIR
 from pokedex.serving.settings import Settings
 
@@ -78,8 +79,9 @@ def _supervise(workers: int, options: dict[str, Any]) -> None:
     others down, for the orchestrator to restart the whole server."""
     _reuse_port_socket(options["host"], options["port"]).close()  # a taken port fails here
     spawn = multiprocessing.get_context("spawn")
+    ready = spawn.Value("i", 0)  # workers whose model has loaded: see Peers
     procs = [
-        spawn.Process(target=_worker, args=(options,), name=f"pokedex-worker-{i}")
+        spawn.Process(target=_worker, args=(options, ready, workers), name=f"pokedex-worker-{i}")
         for i in range(workers)
     ]
     for proc in procs:
@@ -130,8 +132,13 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(options: dict[str, Any]) -> None:
+_peers: Peers | None = None  # set in each worker process before its app is built
+
+
+def _worker(options: dict[str, Any], ready: Any, workers: int) -> None:
     """One worker process: its own listening socket, its own app (:func:`worker_app`)."""
+    global _peers
+    _peers = Peers(ready, workers)
     sock = _reuse_port_socket(options["host"], options["port"])
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
     _WorkerServer(config).run(sockets=[sock])
@@ -149,7 +156,7 @@ class _WorkerServer(uvicorn.Server):
 def worker_app() -> FastAPI:
     """One worker's app, its settings from ``POKEDEX_*`` (see :func:`worker_env`)."""
     _limit_blas()
-    return create_app(Settings())
+    return create_app(Settings(), peers=_peers)
 
 
 def _limit_blas() -> None:

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     preprocess_threads: int = Field(
         2, ge=0, le=64, description="image decoding threads per worker (0: on the event loop)"
     )
+    inline_decode_bytes: int = Field(
+        128 * 1024,
+        ge=0,
+        description="uploads up to this size are decoded on the event loop (under ~2 ms: a "
+        "thread hop costs more), larger ones in the decoding threads; 0: always the threads",
+    )
     request_timeout_s: float = Field(30.0, gt=0)
 
     # input limits

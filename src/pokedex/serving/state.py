@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -34,6 +35,8 @@ class ServingState:
     model: ServedModel | None = None  # replaced whole on reload: readers never see half a model
     load_error: str | None = "the model is loading"
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # True once every worker of the server has loaded its model (one worker: always)
+    peers_ready: Callable[[], bool] = lambda: True
     feedback: FeedbackStore | None = None  # verdicts and kept images; None when the log is off
     feedback_limiter: RateLimiter | None = None
     feedback_inflight: int = 0  # verdicts being written now (the event loop alone counts)
