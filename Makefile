@@ -88,7 +88,7 @@ serve: setup ## the HTTP API and the web UI (Ctrl-C stops both)
 screenshots: setup ## docs/img/ui-*.png, taken by the UI's browser test against a live API
 	POKEDEX_UI_SCREENSHOTS=docs/img $(BIN)/pytest -m slow -p no:randomly tests/ui/test_e2e.py \
 	  tests/ui/test_dex_e2e.py tests/ui/test_bad_files_e2e.py tests/ui/test_explore_e2e.py \
-	  tests/ui/test_recognize_e2e.py
+	  tests/ui/test_recognize_e2e.py tests/ui/test_feedback_e2e.py
 
 # docs/reliability.md: hostile input, fuzzing, crashes, load; the long tests included.
 # Shorten them with POKEDEX_SOAK_S, POKEDEX_OVERLOAD_S, POKEDEX_FUZZ_EXAMPLES (see that page).

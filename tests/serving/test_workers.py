@@ -128,3 +128,22 @@ def test_a_worker_is_ready_only_once_every_worker_has_loaded_its_model(
         assert waiting.headers["Retry-After"] == "1"
         peers.loaded()  # the other worker's model is in
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_worker_holding_more_than_its_share_of_connections_lets_one_go(
+    make_settings: MakeSettings, png: bytes
+) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    shared = spawn.Array("i", [0, 14])  # the other worker holds 14 connections
+    peers = Peers(spawn.Value("i", 1), workers=2, connections=shared, index=0)
+    held = [19]
+    peers.open_connections = lambda: held[0]
+    with TestClient(create_app(make_settings(), peers=peers)) as client:
+        busy = client.post("/v1/predict", files={"file": ("a.png", png)})
+        assert busy.status_code == 200
+        assert busy.headers["connection"] == "close"  # 19 > ceil(33 / 2): the client reconnects
+        assert list(shared) == [19, 14]  # published for the other worker to see
+        held[0] = 17
+        assert client.get("/healthz").headers["connection"] == "close"  # 17 > ceil(31 / 2)
+        held[0] = 15
+        assert "connection" not in client.get("/healthz").headers  # at its share: kept

@@ -22,7 +22,7 @@ from pokedex.serving.driftwatch import DriftMonitor, watch
 from pokedex.serving.errors import install_handlers
 from pokedex.serving.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from pokedex.serving.model import load_model
-from pokedex.serving.peers import Peers
+from pokedex.serving.peers import Peers, RebalanceMiddleware
 from pokedex.serving.prometheus import Metrics
 from pokedex.serving.ratelimit import RateLimiter
 from pokedex.serving.routes import (
@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None, peers: Peers | None = None) -> 
     )
     # added last, so outermost: it sees every answer, 413s included
     app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    if peers is not None and peers.shared is not None:
+        app.add_middleware(RebalanceMiddleware, peers=peers)
     app.include_router(health.router)
     app.include_router(prometheus.router)
     app.include_router(predict.build_router(settings))

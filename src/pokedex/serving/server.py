@@ -80,8 +80,13 @@ def _supervise(workers: int, options: dict[str, Any]) -> None:
     _reuse_port_socket(options["host"], options["port"]).close()  # a taken port fails here
     spawn = multiprocessing.get_context("spawn")
     ready = spawn.Value("i", 0)  # workers whose model has loaded: see Peers
+    connections = spawn.Array("i", workers)  # each worker's open connections: see Peers
     procs = [
-        spawn.Process(target=_worker, args=(options, ready, workers), name=f"pokedex-worker-{i}")
+        spawn.Process(
+            target=_worker,
+            args=(options, ready, connections, i, workers),
+            name=f"pokedex-worker-{i}",
+        )
         for i in range(workers)
     ]
     for proc in procs:
@@ -135,13 +140,17 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
 _peers: Peers | None = None  # set in each worker process before its app is built
 
 
-def _worker(options: dict[str, Any], ready: Any, workers: int) -> None:
+def _worker(
+    options: dict[str, Any], ready: Any, connections: Any, index: int, workers: int
+) -> None:
     """One worker process: its own listening socket, its own app (:func:`worker_app`)."""
     global _peers
-    _peers = Peers(ready, workers)
+    _peers = Peers(ready, workers, connections, index)
     sock = _reuse_port_socket(options["host"], options["port"])
     config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **options)
-    _WorkerServer(config).run(sockets=[sock])
+    server = _WorkerServer(config)
+    _peers.open_connections = lambda: len(server.server_state.connections)
+    server.run(sockets=[sock])
 
 
 class _WorkerServer(uvicorn.Server):
