@@ -4,11 +4,14 @@ keep-alive connections are spread."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SHED_INTERVAL_S = 0.1
 
 
 class Peers:
@@ -24,7 +27,10 @@ class Peers:
     32 keep-alive clients split 13/19 or 12/20 and stay that way; the busier worker's answers
     wait longer. Each worker publishes how many connections it holds, and one holding more than
     its share closes a connection after its next answer (``Connection: close``): the client
-    reconnects, and the kernel places the new connection afresh.
+    reconnects, and the kernel places the new connection afresh. At most one every
+    ``SHED_INTERVAL_S``: a batch sends many answers before the first closed connection is
+    counted, and closing on all of them threw clients back and forth (64 clients: 467-489 req/s
+    and p99 354 ms, against 516-543 and 317 with no balancing at all).
     """
 
     def __init__(self, counter: Any, workers: int, connections: Any = None, index: int = 0) -> None:
@@ -33,6 +39,7 @@ class Peers:
         self.shared = connections  # one open-connection count per worker, or None
         self.index = index
         self.open_connections: Callable[[], int] = lambda: 0  # this worker's, set by the server
+        self._last_shed = -math.inf
 
     def loaded(self) -> None:
         """This worker's model is loaded."""
@@ -49,7 +56,13 @@ class Peers:
             return False
         mine = self.open_connections()
         self.shared[self.index] = mine
-        return mine > math.ceil(sum(self.shared[:]) / self.workers)
+        if mine <= math.ceil(sum(self.shared[:]) / self.workers):
+            return False
+        now = time.monotonic()
+        if now - self._last_shed < SHED_INTERVAL_S:
+            return False  # the last one closed may not be counted yet
+        self._last_shed = now
+        return True
 
 
 class RebalanceMiddleware:
