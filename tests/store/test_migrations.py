@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from sqlalchemy import Engine, inspect, text
 from pokedex.errors import PokedexError
 from pokedex.store import migrate
 from pokedex.store.predlog import make_engine, metadata, predictions
+from tests.store.test_predlog import _row as predlog_row
 
 FEEDBACK_TABLES = {"feedback", "kept_images", "prediction_images"}
 
@@ -45,20 +44,7 @@ def _schema(engine: Engine, table: str) -> dict[str, Any]:
 
 
 def _row(**values: Any) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "request_id": "r",
-        "ts": datetime.now(UTC),
-        "model_name": "m",
-        "model_version": "v",
-        "variant": "fp32",
-        "top1": "pikachu",
-        "probability": 0.9,
-        "known": True,
-        "latency_ms": 1.0,
-        "embedding_head": [0.5],
-        **values,
-    }
+    return {**predlog_row(0), **values}
 
 
 def test_upgrade_to_head_and_downgrade_to_base(tmp_path: Path) -> None:
