@@ -111,14 +111,12 @@ async def _prepare_all(
         for i, up in enumerate(uploads)
         if pool is not None and len(up.data) > settings.inline_decode_bytes
     }
-    prepared: list[Prepared | ApiError | None] = [None] * len(uploads)
+    on_loop: dict[int, Prepared | ApiError] = {}
     for k, i in enumerate(i for i in range(len(uploads)) if i not in in_pool):
         if k:
             await asyncio.sleep(0)
-        prepared[i] = _prepare(uploads[i].data, model, settings, keep)
-    for i, job in in_pool.items():
-        prepared[i] = await job
-    return [p for p in prepared if p is not None]
+        on_loop[i] = _prepare(uploads[i].data, model, settings, keep)
+    return [on_loop[i] if i in on_loop else await in_pool[i] for i in range(len(uploads))]
 
 
 async def _logged(state: ServingState, committed: list[Future[bool]]) -> None:
@@ -145,7 +143,8 @@ class _Kept(Prepared):
 def _prepare(
     data: bytes, model: ServedModel, settings: Settings, keep: bool
 ) -> Prepared | ApiError:
-    """Runs in the preprocessing pool; returns the error instead of raising (per-item results)."""
+    """Runs on the event loop or in the preprocessing pool (:func:`_prepare_all`); returns the
+    error instead of raising (per-item results)."""
     try:
         prepared = prepare(data, model.predictor, settings.max_pixels)
     except ApiError as exc:
