@@ -107,8 +107,8 @@ def test_an_older_log_gets_the_columns_it_lacked_empty(tmp_path: Path) -> None:
         conn.execute(
             "INSERT INTO predictions (id, request_id, ts, model_name, model_version, variant, "
             "top1, probability, known, latency_ms) VALUES "
-            "('0123456789abcdef0123456789abcdef', 'r', '2026-01-01 00:00:00', 'm', 'v', 'fp32', "
-            "'eevee', 0.5, 1, 2.0)"
+            "(?, 'r', '2026-01-01 00:00:00', 'm', 'v', 'fp32', 'eevee', 0.5, 1, 2.0)",
+            ("0" * 31 + "1",),
         )
     engine = _engine(tmp_path, "old.db")
     assert migrate.upgrade(engine).adopted
