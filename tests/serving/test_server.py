@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import signal
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from pokedex.serving.server import tune_malloc
 from tests.serving.conftest import serving_process
 
 
@@ -54,3 +58,67 @@ def test_serve_runs_numpy_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) ->
         server.serve(model="unused-until-startup")
     assert seen
     assert set(seen) == {1}
+
+
+_PROBE = """
+import ctypes, json, os, re, sys, tempfile, threading
+import numpy as np
+from pokedex.serving.server import tune_malloc
+done = tune_malloc(int(sys.argv[1]), int(sys.argv[2]))
+start = threading.Barrier(8)
+def allocate():
+    start.wait()
+    for _ in range(2000):
+        np.ones(256)  # 2 KB: from the thread's heap, below malloc's mmap threshold
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc = ctypes.CDLL(None)
+libc.fdopen.restype = libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+with tempfile.TemporaryFile() as f:
+    stream = ctypes.c_void_p(libc.fdopen(os.dup(f.fileno()), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    f.seek(0)
+    heaps = len(re.findall("<heap nr=", f.read().decode()))
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in "arena ordblks smblks hblks hblkhd".split()]
+    _fields_ += [(name, ctypes.c_size_t) for name in "usmblks fsmblks uordblks fordblks k".split()]
+libc.mallinfo2.restype = Info
+libc.free(libc.malloc(8 << 20))  # an upload's body comes and goes: glibc raises its threshold
+before = libc.mallinfo2().hblks
+block = libc.malloc(1 << 20)
+mapped = libc.mallinfo2().hblks == before + 1  # a block of its own, unmapped when freed
+print(json.dumps({"done": done, "heaps": heaps, "mapped": mapped}))
+"""
+
+
+def _probe(arenas: int, mmap_threshold: int) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(arenas), str(mmap_threshold)], env=env,
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "gnu_get_libc_version"), reason="glibc only")
+def test_malloc_tuning_caps_the_heaps_and_maps_large_blocks() -> None:
+    tuned = _probe(2, 256 * 1024)
+    assert tuned["done"] == {"arenas": True, "mmap_threshold": True}
+    assert tuned["heaps"] <= 2  # the main heap and one for all other threads
+    assert tuned["mapped"]  # 1 MB after an 8 MB free: still mapped, so its free unmaps it
+    default = _probe(0, 0)  # the same process without the tuning: what it prevents
+    assert default["done"] == {"arenas": False, "mmap_threshold": False}
+    assert default["heaps"] > 2
+    assert not default["mapped"]
+
+
+def test_malloc_settings_in_the_environment_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert tune_malloc(2, 256 * 1024) == {"arenas": False, "mmap_threshold": False}

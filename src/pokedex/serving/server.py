@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import multiprocessing
@@ -56,7 +57,7 @@ def serve(
         "server_header": False,
     }
     if settings.workers == 1:
-        _limit_blas()
+        _tune_process(settings)
         uvicorn.run(create_app(settings), **options)
         return
     # Several workers: each builds its app from the environment, so the settings travel there;
@@ -164,15 +165,46 @@ class _WorkerServer(uvicorn.Server):
 
 def worker_app() -> FastAPI:
     """One worker's app, its settings from ``POKEDEX_*`` (see :func:`worker_env`)."""
-    _limit_blas()
-    return create_app(Settings(), peers=_peers)
+    settings = Settings()
+    _tune_process(settings)
+    return create_app(settings, peers=_peers)
 
 
-def _limit_blas() -> None:
+def _tune_process(settings: Settings) -> None:
     # numpy's BLAS runs only small products here (drift statistics, the open-set cosine); its
     # worker threads spin between them and took 1-1.5 ms of CPU per request from the cores the
     # model needs (docs/serving.md). The model's own runtime keeps its threads.
     threadpool_limits(limits=1, user_api="blas")
+    tune_malloc(settings.malloc_arenas, settings.malloc_mmap_threshold_kb * 1024)
+
+
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt's parameter numbers in glibc's <malloc.h>
+
+
+def tune_malloc(arenas: int, mmap_threshold: int) -> dict[str, bool]:
+    """Keep a long-running server's resident memory from creeping (glibc only).
+
+    glibc's malloc gives threads heaps of their own, up to eight per core, and memory freed in
+    one is reused only there; and once a large block (an upload's body, a decoded photo) is
+    freed, it raises its threshold for serving large blocks from mmap, so the next ones come from
+    the heap, which they fragment. ``arenas`` caps the heaps, ``mmap_threshold`` (bytes) pins the
+    threshold, which also keeps the heap's free top returned to the system; 0 leaves either at
+    glibc's default. ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_`` in the environment, read
+    by glibc itself, win. Returns which were set (none where the C library is not glibc).
+    Measured in docs/reliability.md (T23).
+    """
+    wanted = {"arenas": (M_ARENA_MAX, arenas, "MALLOC_ARENA_MAX")}
+    wanted["mmap_threshold"] = (M_MMAP_THRESHOLD, mmap_threshold, "MALLOC_MMAP_THRESHOLD_")
+    done = dict.fromkeys(wanted, False)
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 (glibc only: musl's mallopt does nothing)
+    except (OSError, AttributeError):
+        return done
+    for name, (param, value, env) in wanted.items():
+        if value and env not in os.environ:
+            done[name] = bool(libc.mallopt(param, value))
+    return done
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     preprocess_threads: int = Field(
         2, ge=0, le=64, description="image decoding threads per worker (0: on the event loop)"
     )
+    malloc_arenas: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="most heaps glibc's malloc keeps per worker (fewer: less fragmentation as "
+        "threads come and go); 0: glibc's default, eight per core",
+    )
+    malloc_mmap_threshold_kb: int = Field(
+        256,
+        ge=0,
+        le=32 * 1024,
+        description="blocks from this size up are mapped and unmapped, never carved from the "
+        "heap (uploads, decoded photos); 0: glibc's default, which rises after each large free",
+    )
     inline_decode_bytes: int = Field(
         128 * 1024,
         ge=0,
