@@ -2,7 +2,7 @@
 
 - sustained load: measure the peak throughput with the serving benchmark's closed-loop load
   generator, then hold 70 % of it open-loop for ``POKEDEX_SOAK_S`` seconds (default 300):
-  0 errors, p99 reported, resident memory growth under 10 % once settled at that rate;
+  0 errors, p99 reported, resident memory growth under 10 % over the soak's last 60 %;
 - overload: 64 clients against a queue of 16 images: the excess is shed with 503 and
   Retry-After before any decoding, and latency returns to its baseline soon after.
 Set the durations through the environment to shorten them while developing.
@@ -34,7 +34,10 @@ PEAK_S = env_number("POKEDEX_SOAK_PEAK_S", 15)
 OVERLOAD_S = env_number("POKEDEX_OVERLOAD_S", 60)
 LOAD_FRACTION = 0.7
 MAX_RSS_GROWTH = 0.10  # of the resident memory once settled at the soak's rate (T23)
-SETTLE = 0.2  # the soak's first fifth: the process gives back what the peak phase took
+# the soak's first 40 %: the process gives back what the peak phase took, and the open-loop
+# backlog (and the memory of what is in flight) builds up to its level: by tenth, e.g.
+# 239 243 257 272 273 273 274 274 273 274 MB; a leak keeps growing after it
+SETTLE = 0.4
 RSS_EVERY_S = 1.0
 PEAK_CLIENTS = 32
 OVERLOAD_CLIENTS = 64

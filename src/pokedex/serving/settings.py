@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     preprocess_threads: int = Field(
         2, ge=0, le=64, description="image decoding threads per worker (0: on the event loop)"
     )
+    # glibc's malloc: a flat memory curve under a long load, for less headroom near saturation
+    # (docs/reliability.md, "Memory under a long load")
     malloc_arenas: int = Field(
         2,
         ge=0,
