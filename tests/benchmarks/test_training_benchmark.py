@@ -24,6 +24,40 @@ def test_the_command_times_each_pipeline_on_the_test_data(processed: Path) -> No
     assert all(float(v) > 0 for v in rates.values())
 
 
+def test_a_photo_preset_is_timed_with_its_tiles_and_bf16_with_its_own_rows(
+    processed: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from pokedex.data.backgrounds import TILES_FILE
+
+    raw = processed.parent / "raw"
+    args = ["benchmark", "training", "--processed", str(processed), "--raw", str(raw)]
+    small = ["--size", "32", "--batch-size", "8", "--steps", "1", "--repeats", "1"]
+    photo = [*args, *small, "--experiment", "photo_finetune"]
+    missing = CliRunner().invoke(app, [*photo, "--backgrounds", str(tmp_path)])
+    assert missing.exit_code != 0  # once a traceback from deep inside the augmentation
+    assert "run `pokedex data backgrounds`" in missing.output
+    assert "Traceback" not in missing.output
+    tiles = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / TILES_FILE, tiles)
+    result = CliRunner().invoke(
+        app, [*photo, "--backgrounds", str(tmp_path), "--precision", "bf16-mixed"]
+    )
+    assert result.exit_code == 0, result.output
+    names = re.findall(r"^\| ([a-z0-9 -]+?) \| [\d.]+ \|", result.output, re.M)
+    assert names == ["naive", "ours", "ceiling", "ours bf16-mixed", "ceiling bf16-mixed"]
+    assert "Training steps on " in result.output  # the table names its machine
+
+
+def test_an_unknown_precision_is_one_line_naming_the_choices(processed: Path) -> None:
+    args = ["benchmark", "training", "--processed", str(processed), "--precision", "fp8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert "precision 'fp8': choose from 32-true, bf16-mixed" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_the_table_gives_best_and_median_with_ratios_to_naive_and_ceiling() -> None:
     table = format_table(
         [

@@ -146,6 +146,33 @@ def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter
     assert outliers.augment.jpeg > 0
 
 
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "expected"),
+    [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
+)
+def test_auto_precision_is_bf16_only_on_cpus_that_compute_it(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool, expected: str
+) -> None:
+    from pokedex.jobs.train import resolve_precision
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    cpu = compose_config(["experiment=smoke"]).trainer
+    assert cpu.precision == "auto"
+    assert resolve_precision(cpu) == expected
+    assert resolve_precision(compose_config(["experiment=gpu"]).trainer) == "bf16-mixed"
+    pinned = compose_config(["experiment=smoke", "trainer.precision=32-true"]).trainer
+    assert resolve_precision(pinned) == "32-true"
+
+
+def test_the_cpu_feature_probes_exist_in_this_torch() -> None:
+    """A renamed probe must fail here, not silently turn bf16 off (it once read a missing
+    attribute through getattr's default and never picked bf16 on AMX)."""
+    from pokedex.jobs.train import cpu_has_bf16
+
+    assert isinstance(cpu_has_bf16(), bool)
+
+
 @pytest.mark.parametrize(("total", "warmup"), [(2, 1), (10, 0), (10, 9), (3, 2)])
 def test_a_one_cycle_too_short_for_its_phases_is_refused(total: int, warmup: int) -> None:
     from pokedex.models.module import check_onecycle

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from pokedex.core.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from pokedex.data.augment import AugmentConfig, BatchAugment
+from pokedex.data.augment import AugmentConfig, BatchAugment, photo_tiles
 from pokedex.errors import PokedexError
 
 
@@ -66,7 +66,7 @@ def run(
         raise PokedexError("--device cuda: no CUDA device here")
     slanted = dataclasses.replace(augment, perspective=1.0, perspective_distortion=distortion)
     flat = dataclasses.replace(augment, perspective=0.0)
-    bank = None if tiles is None else torch.from_numpy(tiles).permute(0, 3, 1, 2).contiguous()
+    bank = photo_tiles(tiles)
     batch = torch.from_numpy(np.ascontiguousarray(canvases)).to(dev)
     x = batch.permute(0, 3, 1, 2).float()
     x[:, :3] *= x[:, 3:]  # premultiplied, as BatchAugment.forward hands it to the geometry

@@ -3,7 +3,9 @@
 - naive:   decode each image file per item, PIL transforms, fp32 (how a first prototype does it)
 - ours:    packed memory-mapped canvases, augmentation as batch tensor ops
 - ceiling: random tensors already in memory (data loading for free)
-All three run the same model, batch size, optimizer and precision in one process.
+All three run the same model, batch size and optimizer in one process, in fp32; each further
+precision (``bf16-mixed``: autocast, as ``trainer.precision`` gives it) times ours and the
+ceiling again, so its gain is a ratio measured in the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from pokedex.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
-from pokedex.data.augment import AugmentConfig, BatchAugment
+from pokedex.data.augment import AugmentConfig, BatchAugment, photo_tiles
 from pokedex.data.datamodule import PackedDataModule
 from pokedex.models.net import PokedexNet
 
@@ -67,7 +69,12 @@ class FileDataset(Dataset):
         return self.transform(image), self.labels[i]
 
 
-def _time_steps(model: torch.nn.Module, batches, steps: int, warmup: int = 2) -> float:
+PRECISIONS = ("32-true", "bf16-mixed")
+
+
+def _time_steps(
+    model: torch.nn.Module, batches, steps: int, warmup: int = 2, precision: str = "32-true"
+) -> float:
     """Images/s over ``steps`` optimizer steps after ``warmup`` untimed ones."""
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     model.train()
@@ -77,8 +84,9 @@ def _time_steps(model: torch.nn.Module, batches, steps: int, warmup: int = 2) ->
         if step == warmup:
             start = time.perf_counter()
         x, y = next(it)
-        logits, _ = model(x.contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits, y)
+        with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16-mixed"):
+            logits, _ = model(x.contiguous(memory_format=torch.channels_last))
+            loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -97,12 +105,25 @@ def run(
     augment: AugmentConfig | None = None,
     steps: int = 10,
     repeats: int = 2,
+    tiles: np.ndarray | None = None,
+    precisions: tuple[str, ...] = (),
 ) -> list[PipelineResult]:
-    """Measure the three pipelines, interleaved ``repeats`` times so drift hits all alike."""
+    """Measure the three pipelines, interleaved ``repeats`` times so drift hits all alike.
+
+    ``tiles`` is the photo bank ``(N, T, T, 3)`` an augmentation with ``background_photo`` needs;
+    each of ``precisions`` other than fp32 adds ours and the ceiling at that precision.
+    """
+    extra = [p for p in dict.fromkeys(precisions) if p != "32-true"]
+    for precision in extra:
+        if precision not in PRECISIONS:
+            from pokedex.errors import PokedexError
+
+            raise PokedexError(f"precision {precision!r}: choose from {', '.join(PRECISIONS)}")
     torch.manual_seed(0)
     dm = PackedDataModule(processed, PreprocessSpec(size=size), batch_size=batch_size)
     dm.setup("fit")
-    augmenter = BatchAugment(size, IMAGENET_MEAN, IMAGENET_STD, augment)
+    bank = photo_tiles(tiles)
+    augmenter = BatchAugment(size, IMAGENET_MEAN, IMAGENET_STD, augment, bank)
     manifest = np.genfromtxt(
         processed / "manifest.csv", delimiter=",", names=True, dtype=None, encoding="utf-8"
     )
@@ -129,11 +150,15 @@ def run(
             yield x, y
 
     model = PokedexNet(arch, dm.num_classes).to(memory_format=torch.channels_last)
-    results = {name: PipelineResult(name, []) for name in ("naive", "ours", "ceiling")}
+    fp32 = "32-true"
+    runs = [("naive", lambda: naive, fp32), ("ours", ours, fp32), ("ceiling", ceiling, fp32)]
+    for p in extra:
+        runs += [(f"ours {p}", ours, p), (f"ceiling {p}", ceiling, p)]
+    results = {name: PipelineResult(name, []) for name, _, _ in runs}
     for _ in range(repeats):
-        results["naive"].images_per_s.append(_time_steps(model, naive, steps))
-        results["ours"].images_per_s.append(_time_steps(model, ours(), steps))
-        results["ceiling"].images_per_s.append(_time_steps(model, ceiling(), steps))
+        for name, batches, precision in runs:
+            rate = _time_steps(model, batches(), steps, precision=precision)
+            results[name].images_per_s.append(rate)
     return list(results.values())
 
 
@@ -178,10 +203,11 @@ def _dataset_root(raw: Path) -> Path:
     return find_dataset_root(raw)
 
 
-def format_table(results: list[PipelineResult]) -> str:
-    """A markdown table with ratios against the naive pipeline and the ceiling."""
+def format_table(results: list[PipelineResult], machine: str = "") -> str:
+    """A markdown table with ratios against the naive pipeline and the fp32 ceiling."""
     by = {r.name: r for r in results}
-    rows = [
+    rows = [f"Training steps on {machine}.", ""] if machine else []
+    rows += [
         "| pipeline | img/s (best) | img/s (median) | × naive | / ceiling |",
         "|---|---:|---:|---:|---:|",
     ]

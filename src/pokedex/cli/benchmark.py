@@ -53,6 +53,15 @@ def bench_tta(
     typer.echo(format_table(run(model, processed, photos), model, describe()))
 
 
+def _tiles(augment, backgrounds: Path | None):
+    """The photo tile bank ``(N, T, T, 3)`` when ``augment`` puts photos behind the sprites."""
+    if augment.background_photo <= 0:
+        return None
+    from pokedex.data.backgrounds import load_tiles
+
+    return load_tiles(backgrounds or env_path("POKEDEX_BACKGROUNDS") or Path("data/backgrounds"))
+
+
 @bench_app.command("training")
 @clean_errors
 def bench_training(
@@ -77,25 +86,36 @@ def bench_training(
     ] = None,
     steps: Annotated[int, typer.Option(help="Timed steps per repeat.")] = 10,
     repeats: Annotated[int, typer.Option(help="Interleaved repeats.")] = 2,
+    backgrounds: Annotated[
+        Path | None, typer.Option(help="Photo tiles, when the augmentation uses them.")
+    ] = None,
+    precision: Annotated[
+        list[str] | None,
+        typer.Option(help="Also time ours and the ceiling at this precision (bf16-mixed)."),
+    ] = None,
 ) -> None:
     """Training images/s: naive file pipeline vs ours vs in-memory tensors (the ceiling).
 
     The defaults are the `experiment=cpu` recipe's model, input size, batch size and augmentation.
     """
+    from pokedex.benchmarks.machine import describe
     from pokedex.benchmarks.training import augment_preset, format_table, recipe, run
 
     preset = recipe(experiment)
+    strengths = augment_preset(augment) if augment else preset.augment
     results = run(
         processed,
         raw,
         arch=arch or preset.arch,
         size=size or preset.size,
         batch_size=batch_size or preset.batch_size,
-        augment=augment_preset(augment) if augment else preset.augment,
+        augment=strengths,
         steps=steps,
         repeats=repeats,
+        tiles=_tiles(strengths, backgrounds),
+        precisions=tuple(precision or ()),
     )
-    typer.echo(format_table(results))
+    typer.echo(format_table(results, describe()))
 
 
 @bench_app.command("augment")
@@ -122,13 +142,7 @@ def bench_augment(
     from pokedex.benchmarks.training import recipe
 
     preset = recipe(experiment)
-    tiles = None
-    if preset.augment.background_photo > 0:
-        from pokedex.data.backgrounds import load_tiles
-
-        tiles = load_tiles(
-            backgrounds or env_path("POKEDEX_BACKGROUNDS") or Path("data/backgrounds")
-        )
+    tiles = _tiles(preset.augment, backgrounds)
     canvases = load_batch(processed, batch or preset.batch_size)
     results = run(
         canvases,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,6 +71,12 @@ def _uniform(n: int, lo: float, hi: float, device: torch.device) -> torch.Tensor
 
 def _coin(n: int, p: float, device: torch.device) -> torch.Tensor:
     return torch.rand(n, device=device) < p
+
+
+def photo_tiles(bank: np.ndarray | None) -> torch.Tensor | None:
+    """A tile bank as ``pokedex data backgrounds`` stores it, ``(N, T, T, 3)`` uint8, in the
+    ``(N, 3, T, T)`` layout :class:`BatchAugment` takes (None stays None)."""
+    return None if bank is None else torch.from_numpy(bank).permute(0, 3, 1, 2).contiguous()
 
 
 class BatchAugment(nn.Module):

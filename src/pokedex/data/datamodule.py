@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
 from pokedex.core.preprocess import CANVAS, PreprocessSpec, canvases_to_input
-from pokedex.data.augment import AugmentConfig, BatchAugment
+from pokedex.data.augment import AugmentConfig, BatchAugment, photo_tiles
 from pokedex.errors import PokedexError
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class PackedDataModule(L.LightningDataModule):
             from pokedex.data.backgrounds import load_tiles
 
             bank = load_tiles(Path(backgrounds or ""))  # (N, T, T, 3)
-            tiles = torch.from_numpy(bank).permute(0, 3, 1, 2).contiguous()  # (N, 3, T, T)
+            tiles = photo_tiles(bank)
         self.outliers = outliers
         self.outlier_pool = _outlier_pool(bank, seed) if outliers > 0 else None
         self.augment = BatchAugment(
