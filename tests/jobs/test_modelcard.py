@@ -111,3 +111,13 @@ def test_card_names_the_pack_and_how_lossy_it_was(tmp_path: Path) -> None:
     run = {**bundle.meta["run"], "data_pack": "0123abcd", "data_pack_lossy": "64 px WebP q85"}
     card = render_card(update_meta(bundle, run=run))
     assert "Trained on pack `0123abcd` of that data (64 px WebP q85" in card
+
+
+def test_card_says_what_an_auto_precision_ran_as(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    (bundle.path / "config.yaml").write_text("trainer:\n  precision: auto\n")
+    assert "precision `auto`, " in render_card(bundle)  # bundles from before the record
+    ran = update_meta(bundle, run={**bundle.meta["run"], "precision": "bf16-mixed"})
+    assert "precision `auto` (ran as `bf16-mixed`)" in render_card(ran)
+    pinned = update_meta(bundle, run={**bundle.meta["run"], "precision": "auto"})
+    assert "ran as" not in render_card(pinned)

@@ -48,6 +48,7 @@ def test_smoke_run_writes_config_metrics_and_a_usable_bundle(
         == json.loads((processed / "summary.json").read_text())["data_version"]
     )
     assert bundle.preprocess.size == 32
+    assert bundle.meta["run"]["precision"] in {"bf16-mixed", "32-true"}  # what `auto` became
     # the bundle predicts on an image file through THE preprocessing
     image = next((processed / "quarantine").parent.parent.glob("raw/**/*.webp"))
     record = TorchPredictor(bundle).predict_image(image.read_bytes(), top_k=3)
@@ -134,7 +135,7 @@ def test_the_gpu_preset_is_the_cpu_recipe_scaled_up() -> None:
 
 
 def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter() -> None:
-    for name in ("photo", "photo_finetune", "photo_outliers"):
+    for name in ("photo", "photo_finetune", "photo_outliers", "photo96"):
         cfg = compose_config([f"experiment={name}", "init=models/release"])
         assert cfg.augment.background_photo > 0
         assert cfg.augment.brightness > 0  # the cpu recipe's no-colour choice is undone
@@ -144,6 +145,11 @@ def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter
     outliers = compose_config(["experiment=photo_outliers"])
     assert outliers.data.outliers > 0  # outlier exposure, on top of the photo recipe
     assert outliers.augment.jpeg > 0
+    v9 = compose_config(["experiment=photo96"])  # release v9: the same at 96 px, a full cycle
+    assert v9.model.input_size == 96
+    assert v9.data.outliers == outliers.data.outliers
+    assert v9.init == "models/release"
+    assert v9.trainer.max_epochs > outliers.trainer.max_epochs
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,16 @@ def _pct(value: Any) -> str:
     return f"{100 * float(value):.1f}%" if isinstance(value, int | float) else "–"
 
 
-def _recipe(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+def _recipe(
+    config: dict[str, Any], metrics: dict[str, Any], ran_as: str | None = None
+) -> list[str]:
     model, optim = config.get("model", {}), config.get("optim", {})
     trainer, data = config.get("trainer", {}), config.get("data", {})
     augment = config.get("augment", {})
     minutes = float(metrics.get("fit_seconds", 0)) / 60
+    precision = f"`{trainer.get('precision')}`"
+    if ran_as and ran_as != trainer.get("precision"):  # `auto` resolved per machine
+        precision += f" (ran as `{ran_as}`)"
     return [
         "## Training recipe",
         f"- Backbone `{model.get('arch')}` at {model.get('input_size')} px, "
@@ -37,7 +42,7 @@ def _recipe(config: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         f"{optim.get('schedule')} schedule with {optim.get('warmup_epochs')} warm-up epoch(s), "
         f"label smoothing {optim.get('label_smoothing')}, {_mixing(optim)}.",
         f"- Batch {data.get('batch_size')}, {metrics.get('epochs', '?')} epochs "
-        f"({minutes:.0f} min), precision `{trainer.get('precision')}`, gradient clipping "
+        f"({minutes:.0f} min), precision {precision}, gradient clipping "
         f"{trainer.get('gradient_clip_val')}.",
         "- Augmentation (as tensor ops on whole batches): "
         + ", ".join(f"{k} {v}" for k, v in augment.items())
@@ -187,7 +192,8 @@ def render_card(bundle: Bundle, evaluation: dict[str, Any] | None = None) -> str
         *_gpu_run(bundle.path / "gpu_run.json"),
         "",
     ]
-    body = _recipe(config, bundle.meta.get("metrics", {})) + _metrics(bundle, evaluation)
+    ran_as = bundle.meta.get("run", {}).get("precision")
+    body = _recipe(config, bundle.meta.get("metrics", {}), ran_as) + _metrics(bundle, evaluation)
     return "\n".join([*intro, *body, *_serving(bundle, evaluation), LIMITATIONS])
 
 

@@ -182,6 +182,7 @@ def _provenance(cfg: DictConfig, init: dict[str, str]) -> dict[str, Any]:
         "data_version": data_version(Path(cfg.data.root)),
         **pack_provenance(Path(cfg.data.root)),
         "seed": cfg.seed,
+        "precision": resolve_precision(cfg.trainer),  # what `auto` became on this machine
         **{f"version/{k}": v for k, v in package_versions().items()},
     }
 
