@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from pokedex.core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from pokedex.data.augment import AugmentConfig, BatchAugment, photo_tiles
 from pokedex.data.datamodule import PackedDataModule
+from pokedex.errors import PokedexError
 from pokedex.models.net import PokedexNet
 
 
@@ -69,11 +70,12 @@ class FileDataset(Dataset):
         return self.transform(image), self.labels[i]
 
 
-PRECISIONS = ("32-true", "bf16-mixed")
+FP32 = "32-true"
+PRECISIONS = (FP32, "bf16-mixed")
 
 
 def _time_steps(
-    model: torch.nn.Module, batches, steps: int, warmup: int = 2, precision: str = "32-true"
+    model: torch.nn.Module, batches, steps: int, warmup: int = 2, precision: str = FP32
 ) -> float:
     """Images/s over ``steps`` optimizer steps after ``warmup`` untimed ones."""
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
@@ -113,11 +115,9 @@ def run(
     ``tiles`` is the photo bank ``(N, T, T, 3)`` an augmentation with ``background_photo`` needs;
     each of ``precisions`` other than fp32 adds ours and the ceiling at that precision.
     """
-    extra = [p for p in dict.fromkeys(precisions) if p != "32-true"]
+    extra = [p for p in dict.fromkeys(precisions) if p != FP32]
     for precision in extra:
         if precision not in PRECISIONS:
-            from pokedex.errors import PokedexError
-
             raise PokedexError(f"precision {precision!r}: choose from {', '.join(PRECISIONS)}")
     torch.manual_seed(0)
     dm = PackedDataModule(processed, PreprocessSpec(size=size), batch_size=batch_size)
@@ -150,8 +150,7 @@ def run(
             yield x, y
 
     model = PokedexNet(arch, dm.num_classes).to(memory_format=torch.channels_last)
-    fp32 = "32-true"
-    runs = [("naive", lambda: naive, fp32), ("ours", ours, fp32), ("ceiling", ceiling, fp32)]
+    runs = [("naive", lambda: naive, FP32), ("ours", ours, FP32), ("ceiling", ceiling, FP32)]
     for p in extra:
         runs += [(f"ours {p}", ours, p), (f"ceiling {p}", ceiling, p)]
     results = {name: PipelineResult(name, []) for name, _, _ in runs}
