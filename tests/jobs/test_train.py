@@ -135,7 +135,7 @@ def test_the_gpu_preset_is_the_cpu_recipe_scaled_up() -> None:
 
 
 def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter() -> None:
-    for name in ("photo", "photo_finetune", "photo_outliers", "photo96"):
+    for name in ("photo", "photo_finetune", "photo_outliers", "photo96", "photo128"):
         cfg = compose_config([f"experiment={name}", "init=models/release"])
         assert cfg.augment.background_photo > 0
         assert cfg.augment.brightness > 0  # the cpu recipe's no-colour choice is undone
@@ -150,6 +150,13 @@ def test_the_photo_presets_put_photographs_behind_the_sprites_with_colour_jitter
     assert v9.data.outliers == outliers.data.outliers
     assert v9.init == "models/release"
     assert v9.trainer.max_epochs > outliers.trainer.max_epochs
+
+
+def test_the_photo128_preset_is_exactly_release_v10s_command() -> None:
+    """v10 was trained with overrides on photo96; the preset must compose to the same config."""
+    run = ["experiment=photo96", "name=photo128", "model.input_size=128"]
+    run += ["trainer.max_epochs=16", "trainer.max_time=00:02:10:00"]
+    assert compose_config(["experiment=photo128"]) == compose_config(run)
 
 
 @pytest.mark.parametrize(
