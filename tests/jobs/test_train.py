@@ -159,6 +159,17 @@ def test_the_photo128_preset_is_exactly_release_v10s_command() -> None:
     assert compose_config(["experiment=photo128"]) == compose_config(run)
 
 
+def test_the_polish128_preset_is_exactly_release_v11s_last_command() -> None:
+    """v11's last step was overrides on photo128; the preset must compose to the same config."""
+    init = "init=runs/photo128/cycle2/bundle"
+    run = ["experiment=photo128", "name=polish128", init, "optim.cutmix=0.0"]
+    run += ["optim.lr=2.0e-4", "optim.warmup_epochs=0.2", "trainer.max_epochs=4"]
+    polish = compose_config(["experiment=polish128", init])
+    assert polish == compose_config(run)
+    assert polish.optim.cutmix == 0
+    assert polish.augment.background_photo > 0  # the photo recipe otherwise unchanged
+
+
 @pytest.mark.parametrize(
     ("amx", "avx512_bf16", "expected"),
     [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
