@@ -107,7 +107,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         from pokedex.evaluation.photos import PhotoValidation
 
         callbacks.append(PhotoValidation(Path(cfg.real_photos), spec, dm.classes))
-    trainer = _trainer(cfg, run_dir, logger, callbacks)
+    trainer = _trainer(cfg, run_dir, logger, callbacks, str(provenance["precision"]))
 
     metrics, best_score = _fit_and_test(trainer, module, dm, ckpt_path)
     if cfg.real_photos and trainer.is_global_zero:
@@ -200,15 +200,18 @@ def _callbacks(cfg: DictConfig, ckpt_dir: Path) -> list[L.Callback]:
     ]
 
 
-def _trainer(cfg: DictConfig, run_dir: Path, logger: Any, callbacks: list[L.Callback]) -> L.Trainer:
-    """The Lightning trainer ``cfg.trainer`` describes, writing checkpoints atomically."""
+def _trainer(
+    cfg: DictConfig, run_dir: Path, logger: Any, callbacks: list[L.Callback], precision: str
+) -> L.Trainer:
+    """The Lightning trainer ``cfg.trainer`` describes at ``precision`` (the one the provenance
+    records), writing checkpoints atomically."""
     t = cfg.trainer
     return L.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,
         num_nodes=t.num_nodes,
-        precision=resolve_precision(t),  # type: ignore[arg-type]
+        precision=precision,  # type: ignore[arg-type]
         max_epochs=t.max_epochs,
         gradient_clip_val=t.gradient_clip_val,
         deterministic=t.deterministic,
