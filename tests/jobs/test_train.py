@@ -170,6 +170,34 @@ def test_the_polish128_preset_is_exactly_release_v11s_last_command() -> None:
     assert polish.augment.background_photo > 0  # the photo recipe otherwise unchanged
 
 
+SPRITE_POLISH_RUN = [  # release v12's first step, as it was typed
+    "experiment=polish128", "name=sprite_polish", "init=models/release", "trainer.max_epochs=3",
+    "augment.background_white=0.4", "augment.background_solid=0.15",
+    "augment.background_gradient=0.1", "augment.background_photo=0.25", "augment.blur=0.1",
+    "augment.noise=0.08", "augment.lowres=0.1", "augment.jpeg=0.1", "augment.scale=[0.8,1.0]",
+]  # fmt: skip
+SPRITE_POLISH2_RUN = [  # and its second
+    "experiment=polish128", "name=sprite_polish2", "init=runs/sprite_polish/a/bundle",
+    "trainer.max_epochs=3", "optim.lr=1.0e-4", "augment.background_white=0.5",
+    "augment.background_solid=0.2", "augment.background_gradient=0.05",
+    "augment.background_photo=0.15", "augment.blur=0.05", "augment.noise=0.04",
+    "augment.lowres=0.05", "augment.jpeg=0.05", "augment.scale=[0.85,1.0]", "augment.shift=0.08",
+]  # fmt: skip
+
+
+def test_the_sprite_polish_presets_are_exactly_release_v12s_two_commands() -> None:
+    """v12's two steps were overrides on polish128; each preset must compose to the same config,
+    and the second must lean further toward the sprites' look than the first."""
+    first = compose_config(["experiment=sprite_polish"])
+    assert first == compose_config(SPRITE_POLISH_RUN)
+    second = compose_config(["experiment=sprite_polish2", "init=runs/sprite_polish/a/bundle"])
+    assert second == compose_config(SPRITE_POLISH2_RUN)
+    v11 = compose_config(["experiment=polish128"]).augment
+    for key in ("background_photo", "blur", "noise", "lowres", "jpeg"):
+        assert v11[key] > first.augment[key] > second.augment[key] > 0
+    assert v11.background_white < first.augment.background_white < second.augment.background_white
+
+
 @pytest.mark.parametrize(
     ("amx", "avx512_bf16", "expected"),
     [(True, False, "bf16-mixed"), (False, True, "bf16-mixed"), (False, False, "32-true")],
