@@ -237,3 +237,40 @@ def test_fp16_weights_halve_the_file_and_keep_predictions(tmp_path: Path) -> Non
         after = net(x)[0]
     assert torch.allclose(before, after, atol=2e-2)
     assert torch.equal(before.argmax(1), after.argmax(1))
+
+
+def test_flip_average_is_in_both_variants_and_in_the_metadata(tmp_path: Path) -> None:
+    bundle = make_tiny_bundle(tmp_path / "bundle", seed=2)
+    processed = make_processed(tmp_path / "processed", train=16, test=8)
+    export(bundle.path, processed=processed, flip_average=True, **LOOSE)
+    bundle = read_bundle(bundle.path)
+    assert bundle.meta["net"]["flip_average"] is True
+    assert bundle.meta["version"] == "test+flip"
+    inputs = canvases_to_input(np.load(processed / "test_images.npy")[:5], bundle.preprocess)
+    mirrored = np.ascontiguousarray(inputs[..., ::-1])
+    net = load_net(bundle)  # the flag travels through bundle.json to PyTorch
+    with torch.no_grad():
+        expected = torch.softmax(net(torch.from_numpy(inputs))[0], dim=1).numpy()
+    fp32 = OnnxPredictor(bundle, "fp32", threads=1)
+    out = fp32.run(inputs)
+    np.testing.assert_allclose(out.probabilities, expected, atol=1e-4)
+    # the same answer for an image and its mirror image
+    np.testing.assert_allclose(fp32.run(mirrored).probabilities, out.probabilities, atol=1e-4)
+    # INT8 calibrates each pass on its own activations, so it is symmetric only loosely: count
+    # instead that it runs every convolution twice
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+    graph = onnx.load(str(bundle.path / VARIANTS["int8"])).graph
+    assert sum(n.op_type == "Conv" for n in graph.node) == 2 * convs
+    export(bundle.path, processed=processed, flip_average=True, **LOOSE)
+    assert read_bundle(bundle.path).meta["version"] == "test+flip"  # marked once
+
+
+def test_a_failed_flip_export_leaves_the_flag_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export_module, "quantize_int8", copy_instead_of_quantizing)
+    bundle = make_tiny_bundle(tmp_path / "bundle")
+    before = _snapshot(bundle.path)
+    with pytest.raises(PokedexError, match="parity failed"):
+        export(bundle.path, flip_average=True, **{**LOOSE, "int8_min_agreement": 1.01})
+    assert _snapshot(bundle.path) == before

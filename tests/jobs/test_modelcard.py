@@ -121,3 +121,10 @@ def test_card_says_what_an_auto_precision_ran_as(tmp_path: Path) -> None:
     assert "precision `auto` (ran as `bf16-mixed`)" in render_card(ran)
     pinned = update_meta(bundle, run={**bundle.meta["run"], "precision": "auto"})
     assert "ran as" not in render_card(pinned)
+
+
+def test_card_says_when_the_model_averages_mirror_images(tmp_path: Path) -> None:
+    bundle = _bundle(tmp_path)
+    assert "mirror image" not in render_card(bundle)
+    flips = update_meta(bundle, net={**bundle.meta.get("net", {}), "flip_average": True})
+    assert "mean of the image and its mirror image" in render_card(flips)

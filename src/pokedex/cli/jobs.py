@@ -89,6 +89,10 @@ def export_cmd(
     fp16_weights: Annotated[
         bool, typer.Option(help="First store the safetensors weights as fp16 (half the size).")
     ] = False,
+    flip_average: Annotated[
+        bool,
+        typer.Option(help="Answer with the mean of each image and its mirror image (2x the work)."),
+    ] = False,
 ) -> None:
     """Add ONNX fp32 and INT8 (static QDQ) variants to a bundle, checked against PyTorch."""
     from pokedex.jobs.export import export, halve_weights
@@ -104,6 +108,7 @@ def export_cmd(
         fp32_tolerance=fp32_tolerance,
         int8_min_agreement=int8_min_agreement,
         seed=seed,
+        flip_average=flip_average,
     )
     typer.echo(json.dumps(report.to_dict(), indent=2))
 

@@ -201,6 +201,16 @@ def halve_weights(bundle: Bundle) -> Bundle:
     return update_meta(bundle, weights_dtype="float16")
 
 
+def _with_flips(bundle: Bundle) -> dict[str, Any]:
+    """The metadata of ``bundle`` answering with the mean of each image and its mirror image:
+    ``net.flip_average`` set, the version marked ``+flip``."""
+    version = str(bundle.meta.get("version", "unknown"))
+    return {
+        "net": {**bundle.meta["net"], "flip_average": True},
+        "version": version if version.endswith("+flip") else f"{version}+flip",
+    }
+
+
 def export(
     ref: str | Path,
     *,
@@ -210,8 +220,13 @@ def export(
     fp32_tolerance: float = FP32_TOLERANCE,
     int8_min_agreement: float = INT8_MIN_AGREEMENT,
     seed: int = 0,
+    flip_average: bool = False,
 ) -> ExportReport:
     """Add ``model.onnx`` and ``model.int8.onnx`` to a bundle after checking them against PyTorch.
+
+    ``flip_average`` makes the model answer with the mean of each image and its mirror image
+    (twice the backbone work): both variants include it, and so, through ``net.flip_average``
+    in bundle.json, do PyTorch, calibration and every figure measured afterwards.
 
     Calibration uses training canvases and parity uses test canvases of ``processed``; without
     it both use synthetic canvases, which is only good for a smoke test (logged as a warning).
@@ -221,6 +236,7 @@ def export(
 
     bundle = resolve_model(str(ref))
     net = load_net(bundle)
+    net.flip_average = net.flip_average or flip_average
     spec = bundle.preprocess
     labels: np.ndarray | None = None
     if processed is not None:
@@ -257,7 +273,8 @@ def export(
             os.replace(work / VARIANTS[name], bundle.path / VARIANTS[name])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    update_meta(bundle, export=report.to_dict())
+    # one write: the flag and the variants that include it land together or not at all
+    update_meta(bundle, export=report.to_dict(), **(_with_flips(bundle) if flip_average else {}))
     log.info("exported %s: %s", bundle.path, ", ".join(VARIANTS.values()))
     return report
 

@@ -95,6 +95,12 @@ def _serving(bundle: Bundle, evaluation: dict[str, Any] | None) -> list[str]:
         "## Calibration, open set and serving",
         f"- Temperature {meta.get('temperature', 1.0):.3f} (fitted on val).",
     ]
+    if meta.get("net", {}).get("flip_average"):
+        lines.append(
+            "- Answers with the mean of the image and its mirror image (`pokedex export"
+            " --flip-average`): twice the network's work; the `pokedex evaluate` figures and"
+            " those below include it."
+        )
     if open_set:
         lines.append(
             f"- Open-set rejection by `{open_set.get('score')}` ≥ {open_set.get('threshold'):.4g}:"

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 for _name in ("lightning.pytorch", "lightning.fabric"):
     logging.getLogger(_name).handlers.clear()
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
+BUNDLED_NET_KEYS = ("stem_pool", "dropout", "flip_average")  # model.* keys a bundle keeps
 
 
 @dataclass
@@ -149,7 +150,7 @@ def _datamodule(cfg: DictConfig, spec: PreprocessSpec) -> PackedDataModule:
 
 def _module(cfg: DictConfig, dm: PackedDataModule) -> PokedexModule:
     """The net and its training loop, sized by the data's classes and types."""
-    net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", "stem_pool", "dropout")}
+    net_cfg = {k: cfg.model[k] for k in ("arch", "pretrained", *BUNDLED_NET_KEYS)}
     return PokedexModule(
         net_cfg,
         dm.num_classes,
@@ -277,7 +278,7 @@ def _write_run_bundle(
     meta = {
         "name": f"pokedex-{cfg.model.arch}",
         "version": version,
-        "net": {k: cfg.model[k] for k in ("arch", "stem_pool", "dropout")} | {"pretrained": False},
+        "net": {k: cfg.model[k] for k in ("arch", *BUNDLED_NET_KEYS)} | {"pretrained": False},
         "preprocess": spec.to_dict(),
         "temperature": 1.0,
         "metrics": metrics,

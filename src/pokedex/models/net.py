@@ -53,7 +53,12 @@ def build_backbone(
 
 
 class PokedexNet(nn.Module):
-    """Backbone -> (species logits ``(N, C)``, type logits ``(N, T)``)."""
+    """Backbone -> (species logits ``(N, C)``, type logits ``(N, T)``).
+
+    ``flip_average``: in eval mode the features are the mean of the image's and of its mirror
+    image's, so the heads, the export and the server all answer for both at twice the backbone
+    work; training is unchanged (it sees random flips already).
+    """
 
     def __init__(
         self,
@@ -64,8 +69,10 @@ class PokedexNet(nn.Module):
         pretrained: bool = False,
         stem_pool: bool = True,
         dropout: float = 0.0,
+        flip_average: bool = False,
     ) -> None:
         super().__init__()
+        self.flip_average = flip_average
         self.backbone, width = build_backbone(arch, pretrained=pretrained, stem_pool=stem_pool)
         self.dropout = nn.Dropout(dropout)
         self.species_head = nn.Linear(width, num_classes)
@@ -73,6 +80,10 @@ class PokedexNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features ``(N, D)`` for images ``(N, 3, H, W)``."""
+        if self.flip_average and not self.training:
+            # two passes, not one batch of 2N: a graph with no reshape on the batch axis, which
+            # ONNX Runtime's shape inference (before INT8 quantization) can follow
+            return (self.backbone(x) + self.backbone(x.flip(-1))) / 2
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
