@@ -152,3 +152,12 @@ def test_reload_ref_allowlist(tmp_path: Path) -> None:
     for ref in (str(root / "link"), str(tmp_path / "outside"), "s3://b/k", "models:/a b"):
         with pytest.raises(ValueError, match=r"."):
             check_reload_ref(ref, [str(root)])
+
+
+def test_info_says_whether_the_model_averages_mirror_images(
+    model_root: Path, tmp_path: Path
+) -> None:
+    assert load_model(str(model_root / "v1")).info().flip_average is False
+    net = {"arch": "resnet18", "flip_average": True}
+    flips = load_model(str(_with_meta(model_root / "v1", tmp_path / "b", net=net)))
+    assert flips.info().flip_average is True

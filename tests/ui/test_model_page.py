@@ -94,6 +94,15 @@ def test_the_exact_figures_keep_their_raw_names(make_app: MakeApp) -> None:
     assert figures["predict/mean_ms"] == "54.8"
     assert figures["predict/count"] == "5"
     assert "fp32 ONNX file" in expander.markdown[0].value
+    assert "mirror image" not in expander.markdown[0].value
+
+
+def test_the_exact_figures_say_when_the_model_averages_mirror_images(
+    make_app: MakeApp, fake_api: FakeApi
+) -> None:
+    _model(fake_api, flip_average=True)
+    [expander] = _open(make_app).expander
+    assert "each picture averaged with its mirror image" in expander.markdown[0].value
 
 
 def test_photos_and_refusal_rates_when_the_bundle_has_them(

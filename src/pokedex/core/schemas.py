@@ -198,6 +198,11 @@ class ModelInfo(ModelRef):
         description="precision the runtime computes the float operations in (f32 everywhere: "
         "OpenVINO is told so, rather than picking bf16 where the CPU has it)",
     )
+    flip_average: bool = Field(
+        False,
+        description="each answer is for the mean of the picture's and its mirror image's "
+        "features (`pokedex export --flip-average`: twice the network's work)",
+    )
     open_set: OpenSetInfo | None
     metrics: dict[str, float]
     confused_pairs: list[ConfusedPair] = Field(default_factory=list)

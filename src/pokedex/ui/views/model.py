@@ -180,8 +180,9 @@ def _exact_figures(
         st.markdown(
             f"**{info.name}** version `{info.version}`: the {info.variant} ONNX file on "
             f"{info.runtime} ({info.precision}), {info.num_classes:,} classes, {size}×{size} px "
-            f"input, transparency flattened onto RGB {tuple(info.background)}, loaded "
-            f"{info.loaded_at:%Y-%m-%d %H:%M} UTC."
+            f"input, transparency flattened onto RGB {tuple(info.background)}"
+            + (", each picture averaged with its mirror image" if info.flip_average else "")
+            + f", loaded {info.loaded_at:%Y-%m-%d %H:%M} UTC."
         )
         rows = [(key, _format(key, value)) for key, value in sorted(info.metrics.items())]
         if info.open_set is not None:
