@@ -8,17 +8,17 @@ import torch
 from pokedex.models.net import PokedexNet
 
 
-def _pair() -> tuple[PokedexNet, PokedexNet]:
+def _pair(*, training: bool) -> tuple[PokedexNet, PokedexNet]:
+    """The same weights without and with the flag, both in the given mode."""
     torch.manual_seed(0)
     plain = PokedexNet("resnet18", 7)
     flips = PokedexNet("resnet18", 7, flip_average=True)
     flips.load_state_dict(plain.state_dict())
-    return plain, flips
+    return plain.train(training), flips.train(training)
 
 
 def test_eval_answers_with_the_mean_of_the_image_and_its_mirror_image() -> None:
-    plain, flips = _pair()
-    plain.eval(), flips.eval()
+    plain, flips = _pair(training=False)
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         mean = (plain.features(x) + plain.features(x.flip(-1))) / 2
@@ -33,8 +33,7 @@ def test_eval_answers_with_the_mean_of_the_image_and_its_mirror_image() -> None:
 
 
 def test_training_runs_each_image_once() -> None:
-    plain, flips = _pair()
-    plain.train(), flips.train()
+    plain, flips = _pair(training=True)
     x = torch.randn(4, 3, 32, 32)
     torch.testing.assert_close(flips.features(x), plain.features(x))
     assert flips.features(x).shape == (4, 512)
