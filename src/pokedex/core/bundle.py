@@ -60,6 +60,12 @@ class Bundle:
         """Softmax temperature fitted on val (1.0 until `pokedex evaluate` calibrates)."""
         return float(self.meta.get("temperature", 1.0))
 
+    @property
+    def flip_average(self) -> bool:
+        """Whether the model answers with the mean of each image and its mirror image
+        (`pokedex export --flip-average`; the net reads the same ``net.flip_average``)."""
+        return bool(self.meta.get("net", {}).get("flip_average", False))
+
     def file(self, name: str) -> Path:
         """Path of a file inside the bundle; PokedexError when it is missing."""
         path = self.path / name

@@ -95,7 +95,7 @@ def _serving(bundle: Bundle, evaluation: dict[str, Any] | None) -> list[str]:
         "## Calibration, open set and serving",
         f"- Temperature {meta.get('temperature', 1.0):.3f} (fitted on val).",
     ]
-    if meta.get("net", {}).get("flip_average"):
+    if bundle.flip_average:
         lines.append(
             "- Answers with the mean of the image and its mirror image (`pokedex export"
             " --flip-average`): twice the network's work; the `pokedex evaluate` figures and"

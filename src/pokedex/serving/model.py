@@ -77,7 +77,7 @@ class ServedModel:
             background=self.bundle.preprocess.background,
             runtime=self.predictor.runtime,
             precision=self.predictor.precision,
-            flip_average=bool(self.bundle.meta.get("net", {}).get("flip_average", False)),
+            flip_average=self.bundle.flip_average,
             open_set=self.open_set,
             confused_pairs=list(self.confused_pairs),
             metrics=numeric,
