@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from pokedex.benchmarks.loadgen import LevelResult, multipart_body, pool_levels, request_bodies
+from pokedex.benchmarks.loadgen import (
+    LevelResult,
+    multipart_body,
+    pool_levels,
+    request_bodies,
+    run_level,
+)
 from pokedex.benchmarks.serving import CONCURRENCY, ServerRun, ServingResult, request_images, run
 from pokedex.benchmarks.serving_report import format_markdown
 from pokedex.cli import app
@@ -133,6 +144,42 @@ def test_request_bodies_hold_one_or_n_images_and_wrap_around() -> None:
     assert len(bodies) == 1
     assert bodies[0].count(b'name="files"') == 3
     assert bodies[0].count(images[0]) == 2
+
+
+class _SlowPhotoHandler(BaseHTTPRequestHandler):
+    """Answers at once, except to a body holding a "photo": 20 ms later."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the load generator's connections expect
+    seen: Counter[str]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        kind = "photo" if b"photo" in body else "sprite"
+        self.seen[kind] += 1
+        if kind == "photo":
+            time.sleep(0.02)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_closed_loop_clients_send_a_slow_image_its_share_of_the_mix() -> None:
+    _SlowPhotoHandler.seen = Counter()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowPhotoHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    images = [b"sprite-%d" % i for i in range(3)] + [b"photo"]  # a quarter of the mix
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/predict"
+        level = run_level(url, images, 8, 1.5, 0.2, os.getpid())  # 8 clients: twice 4 images
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert level.errors == 0
+    share = _SlowPhotoHandler.seen["photo"] / sum(_SlowPhotoHandler.seen.values())
+    assert 0.2 < share < 0.3, _SlowPhotoHandler.seen  # pinned clients: about 2 %
 
 
 def test_request_images_are_pngs_of_the_test_split_or_say_they_are_synthetic(

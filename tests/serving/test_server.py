@@ -118,6 +118,44 @@ def test_malloc_tuning_caps_the_heaps_and_maps_large_blocks() -> None:
     assert not default["mapped"]
 
 
+_TRIM_PROBE = """
+import ctypes, json, sys, time
+from pokedex.serving.server import trim_malloc_every
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def resident_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+blocks = [libc.malloc(1024) for _ in range(64 * 1024)]  # 64 MB of small blocks, from the heap
+for block in blocks[:-1]:
+    libc.free(block)  # all but the last: it keeps the heap's top, so free() returns nothing
+time.sleep(0.3)
+held = resident_mb()
+started = trim_malloc_every(float(sys.argv[1])) is not None
+time.sleep(0.3)
+print(json.dumps({"started": started, "held": held, "after": resident_mb()}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "gnu_get_libc_version"), reason="glibc only")
+def test_malloc_trimming_gives_a_bursts_free_heap_back() -> None:
+    def probe(seconds: float) -> dict[str, float]:
+        out = subprocess.run(
+            [sys.executable, "-c", _TRIM_PROBE, str(seconds)],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        result: dict[str, float] = json.loads(out.stdout)
+        return result
+
+    trimmed = probe(0.05)
+    assert trimmed["started"]
+    assert trimmed["held"] - trimmed["after"] > 48  # of the 64 MB freed, in the trimmer's 0.3 s
+    kept = probe(0)  # without it, the same free memory stays resident
+    assert not kept["started"]
+    assert kept["held"] - kept["after"] < 4
+
+
 def test_malloc_settings_in_the_environment_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")

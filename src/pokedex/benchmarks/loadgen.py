@@ -185,10 +185,14 @@ async def _level(
             await asyncio.sleep(_RSS_EVERY_S)
 
     async def client(http: aiohttp.ClientSession, k: int) -> None:
-        i = k  # client k sends images k, k + N, k + 2N...: every image, none twice in a row
+        # client k sends images k, k + 1, k + 2...: each client every image in turn, so a slow
+        # one (a photo) keeps its share of the mix. Stepping by N instead pinned each client to
+        # the images N apart: with 32 clients and 16 images, the two on the photo sent 1.5 % of
+        # the requests, not 6.2 %, and the peak read 30 % above what the mix sustains
+        i = k
         while time.perf_counter() < end:
             body = bodies[i % len(bodies)]
-            i += concurrency
+            i += 1
             sent = time.perf_counter()
             error = None
             try:

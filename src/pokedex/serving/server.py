@@ -11,6 +11,8 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
+import time
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -176,9 +178,19 @@ def _tune_process(settings: Settings) -> None:
     # model needs (docs/serving.md). The model's own runtime keeps its threads.
     threadpool_limits(limits=1, user_api="blas")
     tune_malloc(settings.malloc_arenas, settings.malloc_mmap_threshold_kb * 1024)
+    trim_malloc_every(settings.malloc_trim_s)
 
 
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # mallopt's parameter numbers in glibc's <malloc.h>
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 (glibc only: musl's mallopt does nothing)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def tune_malloc(arenas: int, mmap_threshold: int) -> dict[str, bool]:
@@ -196,15 +208,35 @@ def tune_malloc(arenas: int, mmap_threshold: int) -> dict[str, bool]:
     wanted = {"arenas": (M_ARENA_MAX, arenas, "MALLOC_ARENA_MAX")}
     wanted["mmap_threshold"] = (M_MMAP_THRESHOLD, mmap_threshold, "MALLOC_MMAP_THRESHOLD_")
     done = dict.fromkeys(wanted, False)
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 (glibc only: musl's mallopt does nothing)
-    except (OSError, AttributeError):
+    if (libc := _glibc()) is None:
         return done
     for name, (param, value, env) in wanted.items():
         if value and env not in os.environ:
             done[name] = bool(libc.mallopt(param, value))
     return done
+
+
+def trim_malloc_every(seconds: float) -> threading.Thread | None:
+    """Every ``seconds``, hand the free pages inside malloc's heaps back to the system (glibc).
+
+    A burst (a backlog of uploads, a long queue) leaves the heaps fragmented: their free
+    memory lies between blocks still in use, where free() cannot return it, so the resident
+    memory keeps the burst's high-water mark. glibc's ``malloc_trim(0)`` releases every whole
+    free page; it takes under a few milliseconds and holds one heap's lock at a time. Runs in a
+    daemon thread (ctypes lets go of the GIL meanwhile); returns it, or None when ``seconds`` is
+    0 or the C library is not glibc. Measured in docs/reliability.md (T23).
+    """
+    if not seconds or (libc := _glibc()) is None:
+        return None
+
+    def trim() -> None:
+        while True:
+            time.sleep(seconds)
+            libc.malloc_trim(0)
+
+    thread = threading.Thread(target=trim, name="malloc-trim", daemon=True)
+    thread.start()
+    return thread
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         description="blocks from this size up are mapped and unmapped, never carved from the "
         "heap (uploads, decoded photos); 0: glibc's default, which rises after each large free",
     )
+    malloc_trim_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="every this many seconds, each worker hands the free pages inside its heaps "
+        "back to the system, so memory a burst took does not stay resident; 0: never",
+    )
     inline_decode_bytes: int = Field(
         128 * 1024,
         ge=0,
